@@ -1,0 +1,34 @@
+#!/usr/bin/env node
+// The `tidemark` command: one thin subcommand per file under commands/, the services do the work.
+
+import { Command } from 'commander';
+import { isTidemarkError } from '../core/index.js';
+import { configCommand } from './commands/config.js';
+import { EXIT } from './exit-codes.js';
+
+export function buildProgram(): Command {
+  const program = new Command('tidemark')
+    .description(
+      'Stream every row change of a MySQL/MariaDB database into Kafka, keep a hot MongoDB replica\n' +
+        'and an Avro archive in object storage, and rebuild any table at any point in time.',
+    )
+    .version(process.env.npm_package_version ?? '0.1.0')
+    .showHelpAfterError('(run with --help for usage)');
+  program.addCommand(configCommand());
+  return program;
+}
+
+async function main(): Promise<void> {
+  try {
+    await buildProgram().parseAsync(process.argv);
+  } catch (err) {
+    if (isTidemarkError(err)) {
+      process.stderr.write(`tidemark: ${err.describe()}\n`);
+      process.exitCode = err.code.startsWith('CONFIG') ? EXIT.CONFIG : EXIT.FAILURE;
+      return;
+    }
+    throw err;
+  }
+}
+
+await main();

@@ -1,0 +1,32 @@
+// The one error family of tidemark: a stable code, a message a person can act on, and the cause.
+
+export type ErrorCode =
+  | 'CONFIG_INVALID'
+  | 'CONFIG_NOT_FOUND'
+  | 'POSITION_INVALID'
+  | 'SOURCE_MISCONFIGURED'
+  | 'SOURCE_UNREACHABLE'
+  | 'KAFKA_UNREACHABLE'
+  | 'INTERNAL';
+
+export class TidemarkError extends Error {
+  override readonly name = 'TidemarkError';
+  readonly code: ErrorCode;
+  /** What the person should do about it, when that is not already in the message. */
+  readonly hint: string | undefined;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; hint?: string } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.hint = options.hint;
+  }
+
+  /** The message and hint as one text, for a terminal or a log line. */
+  describe(): string {
+    return this.hint === undefined ? this.message : `${this.message}\n  hint: ${this.hint}`;
+  }
+}
+
+export function isTidemarkError(err: unknown): err is TidemarkError {
+  return err instanceof TidemarkError;
+}
