@@ -69,6 +69,9 @@ wait_healthy() {
   local service=$1 logfile=$2 pidfile=$3
   shift 3
   local deadline=$((SECONDS + HEALTH_TIMEOUT))
+  if ! declare -F "$1" >/dev/null && ! command -v "$1" >/dev/null; then
+    die "$service: the health check needs '$1', which is not installed"
+  fi
   until "$@" >/dev/null 2>&1; do
     if ! pid_alive "$pidfile"; then
       tail -n 20 "$logfile" >&2 || true
@@ -142,7 +145,14 @@ go_env() {
 MARIADB_DIR() { echo "$STATE/mariadb"; }
 
 install_mariadb() {
-  command -v mariadbd >/dev/null 2>&1 || [[ -x /usr/sbin/mariadbd ]] || apt_install mariadb-server mariadb-client
+  local tool missing=()
+  for tool in mariadb mariadb-admin mariadb-install-db; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+  done
+  [[ -x $(mariadb_bin) ]] || missing+=(mariadbd)
+  ((${#missing[@]} == 0)) && return 0
+  log "mariadb: missing ${missing[*]}"
+  apt_install mariadb-server mariadb-client
 }
 
 mariadb_bin() {
