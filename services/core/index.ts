@@ -4,3 +4,7 @@ export * from './errors.js';
 export * from './position.js';
 export * from './config.js';
 export * from './logger.js';
+export * from './table-schema.js';
+export * from './avro.js';
+export * from './change-event.js';
+export * from './package-root.js';

@@ -1,0 +1,127 @@
+// Avro types as tidemark uses them: every `long` is a JS bigint (BIGINT values beyond 2^53 stay exact)
+// and `decimal` is an exact decimal string ("-999.99"), never a float.
+
+import avro from 'avsc';
+import { TidemarkError } from './errors.js';
+
+export type AvroSchema = avro.Schema;
+export type AvroType = avro.Type;
+
+/** Parses a decimal text into its unscaled integer at `scale`, e.g. ("-1.5", 2) → -150n. */
+export function decimalToUnscaled(text: string, scale: number): bigint {
+  const match = /^([+-]?)(\d*)(?:\.(\d*))?$/.exec(text.trim());
+  if (!match || (match[2] === '' && (match[3] ?? '') === '')) {
+    throw new TidemarkError('INTERNAL', `"${text}" is not a decimal number`);
+  }
+  const [, sign, whole = '', fraction = ''] = match;
+  if (fraction.length > scale && /[1-9]/.test(fraction.slice(scale))) {
+    throw new TidemarkError('INTERNAL', `decimal ${text} has more than ${scale} fraction digits`);
+  }
+  const digits = `${whole}${fraction.slice(0, scale).padEnd(scale, '0')}`;
+  const magnitude = BigInt(digits === '' ? '0' : digits);
+  return sign === '-' ? -magnitude : magnitude;
+}
+
+/** The decimal text of an unscaled integer, with exactly `scale` fraction digits (MySQL's own form). */
+export function unscaledToDecimal(unscaled: bigint, scale: number): string {
+  const negative = unscaled < 0n;
+  const digits = (negative ? -unscaled : unscaled).toString().padStart(scale + 1, '0');
+  const text = scale === 0 ? digits : `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
+  return negative ? `-${text}` : text;
+}
+
+/** Two's-complement big-endian bytes, as few as hold the value (Avro's decimal encoding). */
+export function bigintToBytes(value: bigint): Buffer {
+  let hex = (value < 0n ? (1n << BigInt(byteLengthFor(value) * 8)) + value : value).toString(16);
+  if (hex.length % 2 === 1) hex = `0${hex}`;
+  const bytes = Buffer.from(hex, 'hex');
+  const needed = byteLengthFor(value);
+  return bytes.length >= needed ? bytes : Buffer.concat([Buffer.alloc(needed - bytes.length), bytes]);
+}
+
+function byteLengthFor(value: bigint): number {
+  let n = 1;
+  while (value < -(1n << BigInt(n * 8 - 1)) || value >= 1n << BigInt(n * 8 - 1)) n++;
+  return n;
+}
+
+export function bytesToBigint(bytes: Buffer): bigint {
+  if (bytes.length === 0) return 0n;
+  const unsigned = BigInt(`0x${bytes.toString('hex')}`);
+  const negative = (bytes[0] ?? 0) & 0x80;
+  return negative ? unsigned - (1n << BigInt(bytes.length * 8)) : unsigned;
+}
+
+interface DecimalSchema {
+  precision: number;
+  scale?: number;
+}
+
+/** Avro `decimal` over `bytes`, held in memory as an exact decimal string. */
+class DecimalType extends avro.types.LogicalType {
+  private readonly precision: number;
+  private readonly scale: number;
+
+  constructor(schema: avro.Schema, opts?: unknown) {
+    super(schema, opts);
+    const { precision, scale = 0 } = schema as unknown as DecimalSchema;
+    this.precision = precision;
+    this.scale = scale;
+  }
+
+  protected override _fromValue(buf: Buffer): string {
+    return unscaledToDecimal(bytesToBigint(buf), this.scale);
+  }
+
+  protected override _toValue(value: unknown): Buffer {
+    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'bigint') {
+      throw new TidemarkError(
+        'INTERNAL',
+        `a decimal(${this.precision},${this.scale}) value must be text, got ${typeof value}`,
+      );
+    }
+    return bigintToBytes(decimalToUnscaled(String(value), this.scale));
+  }
+
+  protected override _resolve(type: avro.Type): unknown {
+    if (avro.Type.isType(type, 'logical:decimal')) {
+      const other = type as unknown as DecimalType;
+      if (other.scale === this.scale) return (value: string) => value;
+    }
+    return undefined;
+  }
+
+  protected override _export(schema: avro.Schema): void {
+    Object.assign(schema as object, { precision: this.precision, scale: this.scale });
+  }
+}
+
+/** `long` as bigint, so BIGINT values and positions beyond 2^53 stay exact. */
+const bigintLong = avro.types.LongType.__with({
+  fromBuffer: (buf: Buffer) => buf.readBigInt64LE(),
+  toBuffer: (n: bigint) => {
+    const buf = Buffer.alloc(8);
+    buf.writeBigInt64LE(n);
+    return buf;
+  },
+  fromJSON: (json: unknown) => BigInt(json as string | number),
+  toJSON: (n: bigint) =>
+    n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n.toString(),
+  isValid: (n: unknown) => typeof n === 'bigint' && n >= -(1n << 63n) && n < 1n << 63n,
+  compare: (a: bigint, b: bigint) => (a === b ? 0 : a < b ? -1 : 1),
+});
+
+/** Options every tidemark Avro type is built with; readers use the same so decoded values match. */
+export function typeOptions(): Partial<avro.ForSchemaOptions> {
+  return {
+    logicalTypes: { decimal: DecimalType },
+    registry: { long: bigintLong },
+    wrapUnions: false,
+  };
+}
+
+export function avroType(schema: AvroSchema): AvroType {
+  return avro.Type.forSchema(schema, typeOptions());
+}
+
+export { avro };
