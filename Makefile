@@ -40,7 +40,7 @@ test-integration: up ## integration tests against the local servers
 test: up typecheck ## everything: install, start the servers, typecheck, unit and integration tests
 	@mkdir -p $(dir $(RESULTS))
 	npx vitest run --reporter=default --reporter=json --outputFile.json=$(RESULTS)
-	@node -e 'const r=require("./$(RESULTS)");console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests+r.numTodoTests} skipped`)'
+	@node -e 'const r=require("./$(RESULTS)");console.log(`$${r.numPassedTests} passed, $${r.numFailedTests} failed, $${r.numPendingTests+r.numTodoTests} skipped`)'
 
 lint: $(NPM_STAMP) ## ESLint and Prettier
 	npx eslint .
