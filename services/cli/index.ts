@@ -3,6 +3,7 @@
 
 import { Command } from 'commander';
 import { isTidemarkError } from '../core/index.js';
+import { captureCommand } from './commands/capture.js';
 import { configCommand } from './commands/config.js';
 import { EXIT } from './exit-codes.js';
 
@@ -14,6 +15,7 @@ export function buildProgram(): Command {
     )
     .version(process.env.npm_package_version ?? '0.1.0')
     .showHelpAfterError('(run with --help for usage)');
+  program.addCommand(captureCommand());
   program.addCommand(configCommand());
   return program;
 }

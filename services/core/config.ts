@@ -40,28 +40,89 @@ const sourceSchema = z
       include: stringList.refine((l) => l.length > 0, 'name at least one db.table pattern to capture'),
       exclude: stringList.default([]),
     }),
+    /** Per-table column rules, keyed by `db.table`: columns dropped or masked before anything leaves. */
+    columns: z
+      .record(
+        z.string(),
+        z.strictObject({
+          exclude: stringList.default([]),
+          mask: z.record(z.string(), z.enum(['hash', 'redact', 'null'])).default({}),
+        }),
+      )
+      .default({}),
+    /** Secret of the HMAC-SHA256 behind `hash` masks (or maskKeyFile). */
+    maskKey: z.string().min(32, 'use a mask key of at least 32 characters').optional(),
+    maskKeyFile: z.string().optional(),
   })
   .transform((source, ctx) => {
-    if (source.password !== undefined && source.passwordFile !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['passwordFile'],
-        message: 'give password or passwordFile, not both',
-      });
-      return z.NEVER;
-    }
-    if (source.passwordFile === undefined) return source;
-    try {
-      return { ...source, password: readFileSync(source.passwordFile, 'utf8').trimEnd() };
-    } catch (err) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['passwordFile'],
-        message: `cannot read ${source.passwordFile}: ${(err as Error).message}`,
-      });
-      return z.NEVER;
-    }
+    const password = secretFromFile(source.password, source.passwordFile, 'password', ctx);
+    const maskKey = secretFromFile(source.maskKey, source.maskKeyFile, 'maskKey', ctx);
+    return { ...source, password, maskKey };
   });
+
+/** A secret given inline or as a file to read (e.g. a mounted Kubernetes secret), never both. */
+function secretFromFile(
+  inline: string | undefined,
+  file: string | undefined,
+  field: string,
+  ctx: z.RefinementCtx,
+): string | undefined {
+  if (inline !== undefined && file !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [`${field}File`],
+      message: `give ${field} or ${field}File, not both`,
+    });
+    return undefined;
+  }
+  if (file === undefined) return inline;
+  try {
+    return readFileSync(file, 'utf8').trimEnd();
+  } catch (err) {
+    ctx.addIssue({
+      code: 'custom',
+      path: [`${field}File`],
+      message: `cannot read ${file}: ${(err as Error).message}`,
+    });
+    return undefined;
+  }
+}
+
+const captureSchema = z.strictObject({
+  /** Identity of this captured source: names its checkpoint and Kafka transactional id. */
+  id: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]+$/, 'use only letters, digits, ".", "_" and "-"')
+    .optional(),
+  /** Take an initial consistent snapshot of the selected tables before streaming (`initial`), or not (`never`). */
+  snapshot: z.enum(['initial', 'never']).default('initial'),
+  /** A Kafka transaction is committed once it holds this many events or bytes, or is this old. */
+  batch: z
+    .strictObject({
+      maxEvents: z.number().int().min(1).default(5000),
+      maxBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(8 * 1024 * 1024),
+      lingerMs: z.number().int().min(0).default(50),
+    })
+    .default({ maxEvents: 5000, maxBytes: 8 * 1024 * 1024, lingerMs: 50 }),
+  /** Binlog items buffered before the source socket is paused (memory stays bounded when Kafka is slow). */
+  queueHighWater: z.number().int().min(2).default(256),
+  /** Heartbeat period asked of the source; no event or heartbeat for silentAfterSeconds is a stall. */
+  heartbeatSeconds: z.number().min(0.1).default(5),
+  silentAfterSeconds: z.number().min(1).default(30),
+  /** Idle checkpoint: how often the position is saved while none of the captured tables change. */
+  checkpointIntervalMs: z.number().int().min(100).default(10_000),
+  /** Reconnect backoff after a failure, doubling from min to max. */
+  retry: z
+    .strictObject({
+      minMs: z.number().int().min(10).default(500),
+      maxMs: z.number().int().min(10).default(30_000),
+    })
+    .default({ minMs: 500, maxMs: 30_000 }),
+});
 
 const kafkaSchema = z.strictObject({
   brokers: stringList.refine((l) => l.length > 0, 'name at least one broker host:port'),
@@ -81,11 +142,13 @@ const logSchema = z.strictObject({
 
 const httpSchema = z.strictObject({
   host: z.string().min(1).default('127.0.0.1'),
-  port: port.default(9464),
+  /** 0 picks any free port (the log line at start names it). */
+  port: z.number().int().min(0).max(65535).default(9464),
 });
 
 export const configSchema = z.strictObject({
   source: sourceSchema.optional(),
+  capture: captureSchema.default(captureSchema.parse({})),
   kafka: kafkaSchema.optional(),
   log: logSchema.default({ level: 'info' }),
   http: httpSchema.default({ host: '127.0.0.1', port: 9464 }),
@@ -94,6 +157,7 @@ export const configSchema = z.strictObject({
 export type Config = z.output<typeof configSchema>;
 export type SourceConfig = NonNullable<Config['source']>;
 export type KafkaConfig = NonNullable<Config['kafka']>;
+export type CaptureConfig = Config['capture'];
 
 type Env = Readonly<Record<string, string | undefined>>;
 

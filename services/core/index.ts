@@ -8,3 +8,6 @@ export * from './table-schema.js';
 export * from './avro.js';
 export * from './change-event.js';
 export * from './package-root.js';
+export * from './kafka.js';
+export * from './http-server.js';
+export * from './schema-catalog.js';

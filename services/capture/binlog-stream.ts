@@ -1,0 +1,303 @@
+// The source's binary log as an async stream of row changes and transaction boundaries, with the
+// backpressure, heartbeats and error reporting that the binlog client itself does not have.
+
+import ZongJi, {
+  type AnyBinlogEvent,
+  type ColumnSchema,
+  type DeleteRowsEvent,
+  type HeartbeatEvent,
+  type QueryEvent,
+  type RowData,
+  type UpdateRowData,
+  type UpdateRowsEvent,
+  type WriteRowsEvent,
+  type XidEvent,
+} from '@vlasky/zongji';
+import { binlogSequence, TidemarkError, type Logger } from '../core/index.js';
+
+export interface RowsItem {
+  kind: 'rows';
+  op: 'c' | 'u' | 'd';
+  db: string;
+  table: string;
+  columns: readonly ColumnSchema[];
+  /** Primary-key column indexes from the table map (binlog_row_metadata=FULL). */
+  primaryKey: readonly number[] | undefined;
+  rows: readonly RowData[] | readonly UpdateRowData[];
+  file: number;
+  offset: number;
+  tsMs: number;
+  gtid: string | undefined;
+}
+
+/** The end of a source transaction (or of a standalone statement such as DDL): a place to resume from. */
+export interface BoundaryItem {
+  kind: 'boundary';
+  binlogFile: string;
+  offset: number;
+  tsMs: number;
+  gtid: string | undefined;
+  gtidSet: string | undefined;
+  /** Statement text for DDL and other standalone statements. */
+  statement?: string;
+}
+
+export interface HeartbeatItem {
+  kind: 'heartbeat';
+  binlogFile: string;
+  offset: number;
+}
+
+export type BinlogItem = RowsItem | BoundaryItem | HeartbeatItem;
+
+export interface BinlogStreamOptions {
+  host: string;
+  port: number;
+  user: string;
+  password: string | undefined;
+  serverId: number;
+  /** Resume point: the end of the last committed transaction. */
+  binlogFile: string;
+  offset: number;
+  /** Databases to decode rows of (undefined: all). */
+  databases: string[] | undefined;
+  /** Items buffered before the socket is paused. */
+  highWater?: number;
+  /** Seconds between server heartbeats while the binlog is idle. */
+  heartbeatSeconds?: number;
+  logger: Logger;
+}
+
+const EVENTS = [
+  'tablemap',
+  'writerows',
+  'updaterows',
+  'deleterows',
+  'xid',
+  'query',
+  'rotate',
+  'heartbeat',
+  'mariadbgtid',
+  'gtid',
+];
+
+/** Opens the binlog at a position and yields its items in order until closed or failed. */
+export class BinlogStream {
+  private readonly zongji: ZongJi;
+  private readonly queue: BinlogItem[] = [];
+  private readonly highWater: number;
+  private paused = false;
+  private failure: Error | undefined;
+  private closed = false;
+  private wake: (() => void) | undefined;
+  private readonly logger: Logger;
+  /** Wall-clock time of the last event or heartbeat from the server, to tell a silent stall. */
+  lastEventAt = Date.now();
+  private readonly primaryKeys = new Map<number, number[]>();
+
+  constructor(private readonly options: BinlogStreamOptions) {
+    this.logger = options.logger;
+    this.highWater = options.highWater ?? 64;
+    this.zongji = new ZongJi({
+      host: options.host,
+      port: options.port,
+      user: options.user,
+      password: options.password,
+      dateStrings: true,
+      charset: 'utf8mb4',
+    });
+    this.zongji.on('binlog', (event: AnyBinlogEvent) => this.onEvent(event));
+    this.zongji.on('error', (err: Error) => this.fail(err));
+  }
+
+  /** Connects and starts reading; resolves once the server accepted the dump request. */
+  async start(): Promise<void> {
+    const heartbeatNs = BigInt(Math.round((this.options.heartbeatSeconds ?? 5) * 1e9));
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.zongji.once('ready', () => {
+        this.zongji.off('error', onError);
+        resolve();
+      });
+      this.zongji.once('error', onError);
+      this.zongji.start({
+        serverId: this.options.serverId,
+        filename: this.options.binlogFile,
+        position: this.options.offset,
+        includeEvents: EVENTS,
+        ...(this.options.databases
+          ? { includeSchema: Object.fromEntries(this.options.databases.map((d) => [d, true])) }
+          : {}),
+      });
+      // start() opens the binlog connection synchronously and sends the dump request only after an
+      // asynchronous preamble; the connection runs queries in order, so this lands before the dump and
+      // the server then sends a heartbeat whenever it has had nothing to send for that long.
+      const connection = (
+        this.zongji as unknown as {
+          connection: { query: (sql: string, cb: (err: Error | null) => void) => void };
+        }
+      ).connection;
+      connection.query(`SET @master_heartbeat_period = ${heartbeatNs}`, (err) => {
+        if (err) this.fail(err);
+      });
+    });
+  }
+
+  /** Stops reading. Errors the client emits for events it had buffered are noise from here on. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.zongji.removeAllListeners('binlog');
+    this.zongji.on('error', () => undefined);
+    this.zongji.stop();
+    this.wake?.();
+  }
+
+  get depth(): number {
+    return this.queue.length;
+  }
+
+  private fail(err: Error): void {
+    if (this.closed || this.failure) return;
+    this.failure = translateError(err, this.options);
+    this.wake?.();
+  }
+
+  private push(item: BinlogItem): void {
+    this.queue.push(item);
+    if (!this.paused && this.queue.length >= this.highWater) {
+      this.paused = true;
+      this.socket()?.pause();
+    }
+    this.wake?.();
+  }
+
+  private socket(): { pause(): void; resume(): void } | undefined {
+    return (this.zongji as unknown as { connection?: { pause(): void; resume(): void } }).connection;
+  }
+
+  private onEvent(event: AnyBinlogEvent): void {
+    this.lastEventAt = Date.now();
+    const name = event.getEventName();
+    const binlogFile = this.zongji.options.filename ?? this.options.binlogFile;
+    switch (name) {
+      case 'writerows':
+      case 'updaterows':
+      case 'deleterows': {
+        const rowsEvent = event as WriteRowsEvent | UpdateRowsEvent | DeleteRowsEvent;
+        const entry = rowsEvent.tableMap[rowsEvent.tableId];
+        if (!entry) return;
+        if (rowsEvent.nextPosition === 0) {
+          this.fail(
+            new TidemarkError(
+              'SOURCE_MISCONFIGURED',
+              'the source writes end_log_pos=0 inside transactions (MariaDB 11.4+)',
+              {
+                hint: 'tidemark positions rows by binlog offset; run it against MariaDB up to 11.3 or MySQL for now',
+              },
+            ),
+          );
+          return;
+        }
+        const tableMap = (entry as unknown as { primaryKey?: number[] }).primaryKey;
+        this.push({
+          kind: 'rows',
+          op: name === 'writerows' ? 'c' : name === 'updaterows' ? 'u' : 'd',
+          db: entry.parentSchema,
+          table: entry.tableName,
+          columns: entry.columnSchemas,
+          primaryKey: tableMap ?? this.primaryKeys.get(rowsEvent.tableId),
+          rows: rowsEvent.rows,
+          file: binlogSequence(binlogFile),
+          offset: rowsEvent.nextPosition,
+          tsMs: rowsEvent.timestamp,
+          gtid: rowsEvent.gtid,
+        });
+        return;
+      }
+      case 'tablemap': {
+        const map = event as unknown as { tableId: number; primaryKey?: number[] };
+        if (map.primaryKey) this.primaryKeys.set(map.tableId, map.primaryKey);
+        return;
+      }
+      case 'xid': {
+        const xid = event as XidEvent;
+        this.push(this.boundary(binlogFile, xid.nextPosition, xid.timestamp, xid.gtid));
+        return;
+      }
+      case 'query': {
+        const query = event as QueryEvent;
+        const sql = query.query.trim();
+        if (/^(BEGIN|XA START)/i.test(sql)) return;
+        this.push({
+          ...this.boundary(binlogFile, query.nextPosition, query.timestamp, query.gtid),
+          statement: sql,
+        });
+        return;
+      }
+      case 'heartbeat': {
+        const hb = event as HeartbeatEvent;
+        this.push({ kind: 'heartbeat', binlogFile: hb.binlogName || binlogFile, offset: hb.nextPosition });
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private boundary(binlogFile: string, offset: number, tsMs: number, gtid: string | undefined): BoundaryItem {
+    return { kind: 'boundary', binlogFile, offset, tsMs, gtid, gtidSet: this.zongji.gtidSet };
+  }
+
+  /**
+   * The next item, waiting up to `timeoutMs` for one; 'idle' when none came in time (the caller flushes
+   * or checkpoints then). Throws the stream's failure once every item before it was taken.
+   */
+  async take(timeoutMs: number): Promise<BinlogItem | 'idle' | 'closed'> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const item = this.queue.shift();
+      if (item !== undefined) {
+        if (this.paused && this.queue.length <= this.highWater / 2) {
+          this.paused = false;
+          this.socket()?.resume();
+        }
+        return item;
+      }
+      if (this.failure) throw this.failure;
+      if (this.closed) return 'closed';
+      const wait = deadline - Date.now();
+      if (wait <= 0) return 'idle';
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, wait);
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wake = undefined;
+    }
+  }
+}
+
+function translateError(err: Error, options: BinlogStreamOptions): Error {
+  const code = (err as { errno?: number; code?: string }).errno;
+  if (code === 1236) {
+    return new TidemarkError(
+      'SOURCE_MISCONFIGURED',
+      `the source no longer has the binlog position tidemark must resume from (${options.binlogFile}:${options.offset}): ${err.message}`,
+      {
+        cause: err,
+        hint: 'the binlog was purged past the checkpoint; nothing was skipped. Restart capture with --resnapshot to take a new consistent snapshot, and keep binlogs longer (binlog_expire_logs_seconds / expire_logs_days)',
+      },
+    );
+  }
+  if (err instanceof TidemarkError) return err;
+  return new TidemarkError(
+    'SOURCE_UNREACHABLE',
+    `binlog stream from ${options.host}:${options.port} failed: ${err.message}`,
+    {
+      cause: err,
+    },
+  );
+}

@@ -1,0 +1,430 @@
+// The capture daemon: one active instance per source streams the binlog into Kafka, checkpointing at
+// transaction boundaries in the same Kafka transaction as the events before them; others wait as standbys.
+
+import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
+import type { ColumnSchema, RowData, UpdateRowData } from '@vlasky/zongji';
+import {
+  binlogSequence,
+  parseColumnType,
+  TidemarkError,
+  type CaptureConfig,
+  type ChangeEvent,
+  type KafkaConfig,
+  type Logger,
+  type SourceConfig,
+  type TableSchema,
+} from '../core/index.js';
+import { BinlogStream, type BoundaryItem, type RowsItem } from './binlog-stream.js';
+import { KafkaSink, type Checkpoint } from './kafka-sink.js';
+import type { CaptureMetrics } from './metrics.js';
+import { buildShape, type TableShape } from './row-mapper.js';
+import { takeSnapshot } from './snapshot.js';
+import { checkSource, type SourceInfo } from './source-checks.js';
+import { listTables } from './source-schema.js';
+import { TableSelection, tableName, type TableId } from './table-selection.js';
+
+export interface CaptureOptions {
+  source: SourceConfig;
+  kafka: KafkaConfig;
+  capture: CaptureConfig;
+  logger: Logger;
+  metrics: CaptureMetrics;
+  /** Ignore the checkpoint and take a new snapshot (after the binlog was purged past it). */
+  resnapshot?: boolean;
+}
+
+/** Errors a restart cannot fix: the operator has to act. */
+const FATAL = new Set(['SOURCE_MISCONFIGURED', 'CONFIG_INVALID', 'CONFIG_NOT_FOUND']);
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+export class Capture {
+  readonly captureId: string;
+  private readonly selection: TableSelection;
+  private readonly logger: Logger;
+  private readonly shapes = new Map<string, { signature: string; shape: TableShape }>();
+  private resnapshot: boolean;
+  /** Last checkpoint committed, for status and health. */
+  lastCheckpoint: Checkpoint | undefined;
+
+  constructor(private readonly o: CaptureOptions) {
+    this.captureId = o.capture.id ?? `${o.source.host}-${o.source.port}`.replace(/[^A-Za-z0-9._-]/g, '_');
+    this.logger = o.logger.child({ capture: this.captureId });
+    this.resnapshot = o.resnapshot ?? false;
+    this.selection = new TableSelection({
+      include: o.source.tables.include,
+      exclude: o.source.tables.exclude,
+      columns: o.source.columns,
+      maskKey: o.source.maskKey,
+    });
+  }
+
+  /** Runs until the signal aborts; reconnects with backoff after failures a restart can fix. */
+  async run(signal: AbortSignal): Promise<void> {
+    let backoff = this.o.capture.retry.minMs;
+    while (!signal.aborted) {
+      try {
+        await this.session(signal);
+        backoff = this.o.capture.retry.minMs;
+      } catch (err) {
+        if (signal.aborted) break;
+        if (err instanceof TidemarkError && FATAL.has(err.code)) throw err;
+        const message = err instanceof TidemarkError ? err.describe() : (err as Error).message;
+        this.o.metrics.setState('reconnecting');
+        this.o.metrics.restarts.inc({ reason: err instanceof TidemarkError ? err.code : 'INTERNAL' });
+        this.logger.warn(
+          { err, retryInMs: backoff },
+          `capture interrupted, resuming from the last checkpoint: ${message}`,
+        );
+        await sleep(backoff, signal);
+        backoff = Math.min(backoff * 2, this.o.capture.retry.maxMs);
+      }
+    }
+    this.o.metrics.setState('stopped');
+  }
+
+  private async connectSource(): Promise<Connection> {
+    const { host, port, user, password } = this.o.source;
+    try {
+      return await mysql.createConnection({
+        host,
+        port,
+        user,
+        password,
+        charset: 'utf8mb4',
+        supportBigNumbers: true,
+        bigNumberStrings: true,
+      });
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'ER_ACCESS_DENIED_ERROR') {
+        throw new TidemarkError(
+          'SOURCE_MISCONFIGURED',
+          `the source ${host}:${port} refused user ${user}: ${(err as Error).message}`,
+          {
+            cause: err,
+            hint: 'check source.user and source.password (or passwordFile)',
+          },
+        );
+      }
+      throw new TidemarkError(
+        'SOURCE_UNREACHABLE',
+        `cannot connect to the source ${host}:${port}: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+  }
+
+  /** One connected stretch: checks, leadership, checkpoint, optional snapshot, then streaming until failure or stop. */
+  private async session(signal: AbortSignal): Promise<void> {
+    const control = await this.connectSource();
+    let sink: KafkaSink | undefined;
+    try {
+      const tables = (await listTables(control)).filter((t) => this.selection.captures(t));
+      if (tables.length === 0) {
+        throw new TidemarkError(
+          'CONFIG_INVALID',
+          `no table of the source matches source.tables (include ${this.o.source.tables.include.join(', ')})`,
+          {
+            hint: 'check the patterns, and that the capture user has SELECT on the tables (it only sees tables it may read)',
+          },
+        );
+      }
+      const info = await checkSource(control, {
+        host: this.o.source.host,
+        user: this.o.source.user,
+        serverId: this.o.source.serverId,
+        tables,
+      });
+      if (!(await this.becomeLeader(control, signal))) return;
+
+      sink = new KafkaSink({ kafka: this.o.kafka, captureId: this.captureId, logger: this.logger });
+      await sink.connect();
+      await sink.prepareTables(tables);
+      let checkpoint = this.resnapshot ? undefined : await sink.readCheckpoint();
+      if (checkpoint === undefined && this.o.capture.snapshot === 'never') {
+        checkpoint = await this.startAtEnd(control, sink);
+      } else if (checkpoint === undefined || checkpoint.phase === 'snapshot') {
+        this.o.metrics.setState('snapshot');
+        checkpoint = await takeSnapshot({
+          source: this.o.source,
+          isMariaDb: info.isMariaDb,
+          captureId: this.captureId,
+          sourceServerId: info.serverId,
+          tables,
+          streamFrom: checkpoint && {
+            binlogFile: checkpoint.binlogFile,
+            binlogOffset: checkpoint.binlogOffset,
+          },
+          shapeFor: (schema) => this.shapeOf(schema),
+          sink,
+          maxEvents: this.o.capture.batch.maxEvents,
+          maxBytes: this.o.capture.batch.maxBytes,
+          logger: this.logger,
+          metrics: this.o.metrics,
+          signal,
+        });
+        this.resnapshot = false;
+      }
+      this.noteCheckpoint(checkpoint);
+      await this.stream(checkpoint, info, sink, signal);
+    } finally {
+      await sink?.close();
+      await control.end().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Takes the source-side lock that makes this instance the active one. The lock lives as long as the
+   * control connection, so a crashed instance releases it and a standby takes over.
+   */
+  private async becomeLeader(control: Connection, signal: AbortSignal): Promise<boolean> {
+    const lock = `tidemark.capture.${this.captureId}`.slice(0, 64);
+    let announced = false;
+    while (!signal.aborted) {
+      const [rows] = await control.query<RowDataPacket[]>(
+        'SELECT GET_LOCK(?, 0) AS got, IS_USED_LOCK(?) AS holder',
+        [lock, lock],
+      );
+      if (Number(rows[0]?.got) === 1) {
+        if (announced) this.logger.info('standby: the active instance is gone, taking over');
+        return true;
+      }
+      if (!announced) {
+        this.o.metrics.setState('standby');
+        this.logger.info(
+          { holder: rows[0]?.holder, lock },
+          'standby: another capture instance is active for this source; waiting',
+        );
+        announced = true;
+      }
+      await sleep(1000, signal);
+    }
+    return false;
+  }
+
+  private async startAtEnd(control: Connection, sink: KafkaSink): Promise<Checkpoint> {
+    const [rows] = await control.query<RowDataPacket[]>('SHOW MASTER STATUS');
+    const row = rows[0];
+    if (!row)
+      throw new TidemarkError('SOURCE_MISCONFIGURED', 'SHOW MASTER STATUS returned nothing: is log_bin on?');
+    const checkpoint: Checkpoint = {
+      captureId: this.captureId,
+      phase: 'streaming',
+      binlogFile: String(row.File),
+      binlogOffset: Number(row.Position),
+      gtidSet: null,
+      tsMs: Date.now(),
+      writtenMs: Date.now(),
+      snapshot: null,
+    };
+    await sink.commit(checkpoint);
+    this.logger.info(
+      { binlogFile: checkpoint.binlogFile, offset: checkpoint.binlogOffset },
+      'no snapshot (capture.snapshot: never): streaming from the current end of the binlog',
+    );
+    return checkpoint;
+  }
+
+  private shapeOf(schema: TableSchema): TableShape {
+    const name = `${schema.db}.${schema.table}`;
+    const signature = JSON.stringify([schema.columns, schema.primaryKey]);
+    const cached = this.shapes.get(name);
+    if (cached?.signature === signature) return cached.shape;
+    const shape = buildShape(schema, this.selection.rulesFor(schema), this.selection);
+    if (cached)
+      this.logger.info(
+        { table: name, version: shape.codec.version, previous: cached.shape.codec.version },
+        'table schema changed: new schema version',
+      );
+    this.shapes.set(name, { signature, shape });
+    return shape;
+  }
+
+  private shapeFromBinlog(item: RowsItem): TableShape {
+    const cached = this.binlogShapes.get(item.columns);
+    if (cached) return cached;
+    const columns = item.columns.map((c: ColumnSchema) => parseColumnType(c.COLUMN_NAME, c.COLUMN_TYPE));
+    const primaryKey = (item.primaryKey ?? [])
+      .map((i) => columns[i]?.name)
+      .filter((n): n is string => n !== undefined);
+    const shape = this.shapeOf({ db: item.db, table: item.table, columns, primaryKey });
+    this.binlogShapes.set(item.columns, shape);
+    return shape;
+  }
+
+  private readonly binlogShapes = new WeakMap<readonly ColumnSchema[], TableShape>();
+
+  private noteCheckpoint(c: Checkpoint): void {
+    this.lastCheckpoint = c;
+    const m = this.o.metrics;
+    m.checkpointFile.set(binlogSequence(c.binlogFile));
+    m.checkpointOffset.set(c.binlogOffset);
+    m.checkpointTime.set(c.writtenMs / 1000);
+    m.lagSeconds.set(Math.max(0, (Date.now() - c.tsMs) / 1000));
+  }
+
+  private async stream(
+    from: Checkpoint,
+    info: SourceInfo,
+    sink: KafkaSink,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const cfg = this.o.capture;
+    const binlog = new BinlogStream({
+      host: this.o.source.host,
+      port: this.o.source.port,
+      user: this.o.source.user,
+      password: this.o.source.password,
+      serverId: this.o.source.serverId,
+      binlogFile: from.binlogFile,
+      offset: from.binlogOffset,
+      databases: this.selection.databases(),
+      highWater: cfg.queueHighWater,
+      heartbeatSeconds: cfg.heartbeatSeconds,
+      logger: this.logger,
+    });
+    const abort = () => binlog.close();
+    signal.addEventListener('abort', abort);
+    let boundary: BoundaryItem | undefined;
+    let written = from;
+    let batchStartedAt = 0;
+    let inflight: Promise<void> | undefined;
+
+    const flush = async (): Promise<void> => {
+      const checkpoint: Checkpoint | undefined =
+        boundary && (boundary.binlogFile !== written.binlogFile || boundary.offset !== written.binlogOffset)
+          ? {
+              ...written,
+              phase: 'streaming',
+              binlogFile: boundary.binlogFile,
+              binlogOffset: boundary.offset,
+              gtidSet: boundary.gtidSet ?? null,
+              tsMs: boundary.tsMs,
+              writtenMs: Date.now(),
+            }
+          : undefined;
+      if (sink.bufferedEvents === 0 && checkpoint === undefined) return;
+      // One transaction in flight at a time; the next batch is built while it commits.
+      await inflight;
+      const stop = this.o.metrics.commitSeconds.startTimer();
+      inflight = sink.commit(checkpoint).then(() => {
+        stop();
+        if (checkpoint) this.noteCheckpoint(checkpoint);
+      });
+      if (checkpoint) written = checkpoint;
+      batchStartedAt = 0;
+    };
+
+    try {
+      await binlog.start();
+      this.o.metrics.setState('streaming');
+      this.logger.info(
+        { binlogFile: from.binlogFile, offset: from.binlogOffset, server: info.version },
+        'streaming the binlog',
+      );
+      let lastFlushAt = Date.now();
+      for (;;) {
+        const now = Date.now();
+        const wait =
+          batchStartedAt > 0
+            ? Math.max(0, batchStartedAt + cfg.batch.lingerMs - now)
+            : Math.min(1000, cfg.checkpointIntervalMs);
+        const item = await binlog.take(wait);
+        this.o.metrics.queueDepth.set(binlog.depth);
+        if (item === 'closed') break;
+        if (item === 'idle') {
+          const silentMs = Date.now() - binlog.lastEventAt;
+          this.o.metrics.sourceSilent.set(silentMs > cfg.silentAfterSeconds * 1000 ? 1 : 0);
+          if (silentMs > cfg.silentAfterSeconds * 1000) {
+            throw new TidemarkError(
+              'SOURCE_UNREACHABLE',
+              `the source sent no event and no heartbeat for ${Math.round(silentMs / 1000)} s (capture.silentAfterSeconds); reconnecting`,
+            );
+          }
+          if (sink.bufferedEvents > 0 || Date.now() - lastFlushAt >= cfg.checkpointIntervalMs) {
+            await flush();
+            lastFlushAt = Date.now();
+          }
+          continue;
+        }
+        if (item.kind === 'rows') {
+          if (!this.selection.captures(item)) continue;
+          this.addRows(item, info, sink);
+          if (batchStartedAt === 0) batchStartedAt = Date.now();
+          // A source transaction larger than a batch streams through in several Kafka transactions; the
+          // checkpoint stays at the boundary before it until it commits, so a crash re-sends it whole
+          // (readers deduplicate by position).
+          if (
+            sink.bufferedEvents >= cfg.batch.maxEvents * 4 ||
+            sink.bufferedBytes >= cfg.batch.maxBytes * 2
+          ) {
+            await flush();
+          }
+        } else if (item.kind === 'boundary') {
+          boundary = item;
+          if (
+            item.statement !== undefined &&
+            /^\s*(ALTER|CREATE|DROP|RENAME|TRUNCATE)\b/i.test(item.statement)
+          ) {
+            this.logger.info({ statement: item.statement.slice(0, 200) }, 'DDL in the binlog');
+          }
+          if (sink.bufferedEvents >= cfg.batch.maxEvents || sink.bufferedBytes >= cfg.batch.maxBytes) {
+            await flush();
+            lastFlushAt = Date.now();
+          }
+        }
+      }
+      // Graceful stop: what was read up to the last boundary is committed with its checkpoint.
+      await flush();
+      await inflight;
+    } finally {
+      signal.removeEventListener('abort', abort);
+      binlog.close();
+      if (inflight) await inflight.catch(() => undefined);
+      sink.discard();
+    }
+  }
+
+  private addRows(item: RowsItem, info: SourceInfo, sink: KafkaSink): void {
+    const shape = this.shapeFromBinlog(item);
+    const codec = shape.codec;
+    const name = tableName(item);
+    const source = { serverId: info.serverId, db: item.db, table: item.table, schemaVersion: codec.version };
+    const pos = { file: item.file, offset: item.offset };
+    const tx = item.gtid ?? null;
+    const labels = { table: name, op: item.op };
+    item.rows.forEach((raw, row) => {
+      let before = null;
+      let after = null;
+      if (item.op === 'c') after = shape.mapRow(raw as RowData);
+      else if (item.op === 'd') before = shape.mapRow(raw as RowData);
+      else {
+        before = shape.mapRow((raw as UpdateRowData).before);
+        after = shape.mapRow((raw as UpdateRowData).after);
+      }
+      const event: ChangeEvent = {
+        op: item.op,
+        before,
+        after,
+        key: codec.keyOf((after ?? before) as NonNullable<typeof after>),
+        tsMs: item.tsMs,
+        pos: item.gtid === undefined ? { ...pos, row } : { ...pos, row, gtid: item.gtid },
+        tx,
+        source,
+      };
+      sink.add(codec, event);
+    });
+    this.o.metrics.events.inc(labels, item.rows.length);
+  }
+}
+
+export type { TableId };

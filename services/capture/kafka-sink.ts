@@ -1,0 +1,341 @@
+// Writes change events to Kafka in transactions, each ending with the checkpoint it makes safe, and reads
+// the last checkpoint back at start. One transactional id per captured source fences any older instance.
+
+import { randomUUID } from 'node:crypto';
+import { Partitioners, type Admin, type Kafka, type Message, type Producer } from 'kafkajs';
+import {
+  avroType,
+  changeTopic,
+  checkpointsTopic,
+  createKafka,
+  ensureTopics,
+  formatPosition,
+  loadSchemaFile,
+  schemasTopic,
+  TidemarkError,
+  type AvroSchema,
+  type ChangeEvent,
+  type KafkaConfig,
+  type Logger,
+  type TableCodec,
+} from '../core/index.js';
+
+export interface SnapshotProgress {
+  binlogFile: string;
+  binlogOffset: number;
+  tables: string[];
+  completed: boolean;
+}
+
+export interface Checkpoint {
+  captureId: string;
+  phase: 'snapshot' | 'streaming';
+  binlogFile: string;
+  binlogOffset: number;
+  gtidSet: string | null;
+  tsMs: number;
+  writtenMs: number;
+  snapshot: SnapshotProgress | null;
+}
+
+interface CheckpointRecord {
+  capture_id: string;
+  phase: 'snapshot' | 'streaming';
+  binlog_file: string;
+  binlog_offset: bigint;
+  gtid_set: string | null;
+  ts_ms: bigint;
+  written_ms: bigint;
+  snapshot: { binlog_file: string; binlog_offset: bigint; tables: string[]; completed: boolean } | null;
+}
+
+const checkpointType = avroType(loadSchemaFile('checkpoint') as AvroSchema);
+
+export function encodeCheckpoint(c: Checkpoint): Buffer {
+  const record: CheckpointRecord = {
+    capture_id: c.captureId,
+    phase: c.phase,
+    binlog_file: c.binlogFile,
+    binlog_offset: BigInt(c.binlogOffset),
+    gtid_set: c.gtidSet,
+    ts_ms: BigInt(c.tsMs),
+    written_ms: BigInt(c.writtenMs),
+    snapshot: c.snapshot && {
+      binlog_file: c.snapshot.binlogFile,
+      binlog_offset: BigInt(c.snapshot.binlogOffset),
+      tables: c.snapshot.tables,
+      completed: c.snapshot.completed,
+    },
+  };
+  return checkpointType.toBuffer(record);
+}
+
+export function decodeCheckpoint(buf: Buffer): Checkpoint {
+  const r = checkpointType.fromBuffer(buf) as CheckpointRecord;
+  return {
+    captureId: r.capture_id,
+    phase: r.phase,
+    binlogFile: r.binlog_file,
+    binlogOffset: Number(r.binlog_offset),
+    gtidSet: r.gtid_set,
+    tsMs: Number(r.ts_ms),
+    writtenMs: Number(r.written_ms),
+    snapshot: r.snapshot && {
+      binlogFile: r.snapshot.binlog_file,
+      binlogOffset: Number(r.snapshot.binlog_offset),
+      tables: r.snapshot.tables,
+      completed: r.snapshot.completed,
+    },
+  };
+}
+
+export const HEADER_SCHEMA = 'tidemark.schema';
+export const HEADER_POSITION = 'tidemark.pos';
+const HEADER_RECORD = 'tidemark.record';
+
+export interface KafkaSinkOptions {
+  kafka: KafkaConfig;
+  captureId: string;
+  logger: Logger;
+}
+
+export class KafkaSink {
+  private readonly kafkaClient: Kafka;
+  private readonly producer: Producer;
+  private readonly admin: Admin;
+  private readonly logger: Logger;
+  private readonly knownTopics = new Set<string>();
+  private readonly publishedSchemas = new Set<string>();
+  private pending = new Map<string, Message[]>();
+  private pendingSchemas: Message[] = [];
+  private pendingCount = 0;
+  private pendingBytes = 0;
+
+  constructor(private readonly options: KafkaSinkOptions) {
+    this.logger = options.logger;
+    this.kafkaClient = createKafka(options.kafka, options.logger, `-capture-${options.captureId}`);
+    this.producer = this.kafkaClient.producer({
+      transactionalId: `tidemark-capture-${options.captureId}`,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      transactionTimeout: 60_000,
+    });
+    this.admin = this.kafkaClient.admin();
+  }
+
+  get prefix(): string {
+    return this.options.kafka.topicPrefix;
+  }
+
+  /** Connects; an older producer with the same transactional id is fenced and its open transaction aborted. */
+  async connect(): Promise<void> {
+    try {
+      await this.admin.connect();
+      await ensureTopics(this.admin, [
+        {
+          topic: checkpointsTopic(this.prefix),
+          partitions: 1,
+          replicationFactor: this.options.kafka.replicationFactor,
+          compacted: true,
+        },
+        {
+          topic: schemasTopic(this.prefix),
+          partitions: 1,
+          replicationFactor: this.options.kafka.replicationFactor,
+          compacted: true,
+        },
+      ]);
+      await this.producer.connect();
+    } catch (err) {
+      if (err instanceof TidemarkError) throw err;
+      throw new TidemarkError(
+        'KAFKA_UNREACHABLE',
+        `cannot connect to Kafka at ${this.options.kafka.brokers.join(',')}: ${(err as Error).message}`,
+        {
+          cause: err,
+          hint: 'check kafka.brokers and that the brokers are up',
+        },
+      );
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.producer.disconnect().catch(() => undefined);
+    await this.admin.disconnect().catch(() => undefined);
+  }
+
+  /** Makes sure the change topics of these tables exist (created with the configured partitions). */
+  async prepareTables(tables: readonly { db: string; table: string }[]): Promise<void> {
+    const topics = tables
+      .map((t) => changeTopic(this.prefix, t.db, t.table))
+      .filter((t) => !this.knownTopics.has(t));
+    if (topics.length === 0) return;
+    await ensureTopics(
+      this.admin,
+      topics.map((topic) => ({
+        topic,
+        partitions: this.options.kafka.partitions,
+        replicationFactor: this.options.kafka.replicationFactor,
+      })),
+    );
+    topics.forEach((t) => this.knownTopics.add(t));
+  }
+
+  topicOf(db: string, table: string): string {
+    return changeTopic(this.prefix, db, table);
+  }
+
+  /** Buffers one event for the next transaction; its table's schema goes out first if not yet published. */
+  add(codec: TableCodec, event: ChangeEvent): void {
+    const topic = this.topicOf(event.source.db, event.source.table);
+    if (!this.publishedSchemas.has(codec.version)) {
+      this.publishedSchemas.add(codec.version);
+      this.pendingSchemas.push({
+        key: `${event.source.db}.${event.source.table}:${codec.version}`,
+        value: JSON.stringify(codec.schema),
+        headers: { [HEADER_SCHEMA]: codec.version },
+      });
+    }
+    const value = codec.encode(event);
+    let messages = this.pending.get(topic);
+    if (!messages) {
+      messages = [];
+      this.pending.set(topic, messages);
+    }
+    messages.push({
+      key: event.key,
+      value,
+      headers: { [HEADER_SCHEMA]: codec.version, [HEADER_POSITION]: formatPosition(event.pos) },
+    });
+    this.pendingCount++;
+    this.pendingBytes += value.length + event.key.length;
+  }
+
+  get bufferedEvents(): number {
+    return this.pendingCount;
+  }
+
+  get bufferedBytes(): number {
+    return this.pendingBytes;
+  }
+
+  /**
+   * Sends everything buffered and the checkpoint in one Kafka transaction. Either all of it becomes visible to
+   * read_committed consumers or none of it does. Resolves once the brokers acknowledged the commit.
+   */
+  async commit(checkpoint: Checkpoint | undefined): Promise<void> {
+    if (this.pendingCount === 0 && checkpoint === undefined && this.pendingSchemas.length === 0) return;
+    // Take the buffers now, so the next batch can be built while this transaction is in flight.
+    const topicMessages = [...this.pending].map(([topic, messages]) => ({ topic, messages }));
+    const schemas = this.pendingSchemas;
+    if (schemas.length > 0) topicMessages.unshift({ topic: schemasTopic(this.prefix), messages: schemas });
+    if (checkpoint) {
+      topicMessages.push({
+        topic: checkpointsTopic(this.prefix),
+        messages: [
+          {
+            key: checkpoint.captureId,
+            value: encodeCheckpoint(checkpoint),
+            headers: { [HEADER_RECORD]: 'checkpoint' },
+          },
+        ],
+      });
+    }
+    this.pending = new Map();
+    this.pendingSchemas = [];
+    this.pendingCount = 0;
+    this.pendingBytes = 0;
+    const transaction = await this.producer.transaction();
+    try {
+      await transaction.sendBatch({ topicMessages });
+      await transaction.commit();
+    } catch (err) {
+      await transaction.abort().catch(() => undefined);
+      // Schemas of an aborted transaction were never published.
+      for (const m of schemas) this.publishedSchemas.delete(String(m.headers?.[HEADER_SCHEMA]));
+      throw new TidemarkError('KAFKA_UNREACHABLE', `Kafka transaction failed: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+
+  /** Drops what is buffered (after a failure, capture restarts from its last checkpoint). */
+  discard(): void {
+    this.pending = new Map();
+    for (const m of this.pendingSchemas) this.publishedSchemas.delete(String(m.headers?.[HEADER_SCHEMA]));
+    this.pendingSchemas = [];
+    this.pendingCount = 0;
+    this.pendingBytes = 0;
+  }
+
+  /**
+   * The last checkpoint this capture committed, or undefined on first start. A probe record with a fresh
+   * nonce is committed first; reading up to it guarantees every checkpoint committed before was seen.
+   * The reader's group never commits offsets, so it always starts from the beginning of the topic.
+   */
+  async readCheckpoint(): Promise<Checkpoint | undefined> {
+    const topic = checkpointsTopic(this.prefix);
+    const nonce = randomUUID();
+    const probeKey = `probe:${this.options.captureId}`;
+    const transaction = await this.producer.transaction();
+    await transaction.send({
+      topic,
+      messages: [{ key: probeKey, value: nonce, headers: { [HEADER_RECORD]: 'probe' } }],
+    });
+    await transaction.commit();
+
+    const consumer = this.kafkaClient.consumer({
+      groupId: `tidemark-capture-${this.options.captureId}-checkpoint-reader`,
+      readUncommitted: false,
+      allowAutoTopicCreation: false,
+    });
+    let latest: Checkpoint | undefined;
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topic, fromBeginning: true });
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () =>
+            reject(
+              new TidemarkError(
+                'KAFKA_UNREACHABLE',
+                `reading the checkpoint from ${topic} did not finish within 60 s`,
+              ),
+            ),
+          60_000,
+        );
+        consumer
+          .run({
+            autoCommit: false,
+            eachMessage: ({ message }) => {
+              const kind = message.headers?.[HEADER_RECORD]?.toString();
+              if (
+                kind === 'probe' &&
+                message.key?.toString() === probeKey &&
+                message.value?.toString() === nonce
+              ) {
+                clearTimeout(timer);
+                resolve();
+              } else if (
+                kind === 'checkpoint' &&
+                message.key?.toString() === this.options.captureId &&
+                message.value
+              ) {
+                latest = decodeCheckpoint(message.value);
+              }
+              return Promise.resolve();
+            },
+          })
+          .catch(reject);
+      });
+    } finally {
+      await consumer.disconnect().catch(() => undefined);
+    }
+    this.logger.info(
+      { checkpoint: latest },
+      latest ? 'resuming from checkpoint' : 'no checkpoint yet: first start',
+    );
+    return latest;
+  }
+}
