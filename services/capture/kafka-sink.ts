@@ -89,6 +89,43 @@ export function decodeCheckpoint(buf: Buffer): Checkpoint {
   };
 }
 
+/** Bytes of records sent per request inside a transaction. */
+const SEND_CHUNK_BYTES = 512 * 1024;
+
+function messageBytes(m: Message): number {
+  let n = 64 + (m.key?.length ?? 0) + ((m.value as Buffer | null)?.length ?? 0);
+  for (const [k, v] of Object.entries(m.headers ?? {})) n += k.length + String(v).length;
+  return n;
+}
+
+/** Splits topic messages into groups of about `limit` bytes, keeping the order within each topic. */
+export function chunkMessages(
+  topicMessages: { topic: string; messages: Message[] }[],
+  limit: number,
+): { topic: string; messages: Message[] }[][] {
+  const chunks: { topic: string; messages: Message[] }[][] = [];
+  let current: { topic: string; messages: Message[] }[] = [];
+  let bytes = 0;
+  for (const { topic, messages } of topicMessages) {
+    let slice: Message[] = [];
+    current.push({ topic, messages: slice });
+    for (const m of messages) {
+      const size = messageBytes(m);
+      if (bytes > 0 && bytes + size > limit) {
+        chunks.push(current);
+        slice = [];
+        current = [{ topic, messages: slice }];
+        bytes = 0;
+      }
+      slice.push(m);
+      bytes += size;
+    }
+  }
+  const last = current.filter((t) => t.messages.length > 0);
+  if (last.length > 0) chunks.push(last);
+  return chunks.map((c) => c.filter((t) => t.messages.length > 0));
+}
+
 export const HEADER_SCHEMA = 'tidemark.schema';
 export const HEADER_POSITION = 'tidemark.pos';
 const HEADER_RECORD = 'tidemark.record';
@@ -248,7 +285,10 @@ export class KafkaSink {
     this.pendingBytes = 0;
     const transaction = await this.producer.transaction();
     try {
-      await transaction.sendBatch({ topicMessages });
+      // Records of one partition travel as one record batch, which the broker caps (message.max.bytes);
+      // sending in chunks keeps every request well under it, all inside the same transaction.
+      for (const chunk of chunkMessages(topicMessages, SEND_CHUNK_BYTES))
+        await transaction.sendBatch({ topicMessages: chunk });
       await transaction.commit();
     } catch (err) {
       await transaction.abort().catch(() => undefined);

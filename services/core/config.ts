@@ -107,7 +107,7 @@ const captureSchema = z.strictObject({
         .default(8 * 1024 * 1024),
       lingerMs: z.number().int().min(0).default(50),
     })
-    .default({ maxEvents: 5000, maxBytes: 8 * 1024 * 1024, lingerMs: 50 }),
+    .default({ maxEvents: 5000, maxBytes: 4 * 1024 * 1024, lingerMs: 50 }),
   /** Binlog items buffered before the source socket is paused (memory stays bounded when Kafka is slow). */
   queueHighWater: z.number().int().min(2).default(256),
   /** Heartbeat period asked of the source; no event or heartbeat for silentAfterSeconds is a stall. */
@@ -134,6 +134,12 @@ const kafkaSchema = z.strictObject({
     .default('tidemark'),
   partitions: z.number().int().min(1).default(1),
   replicationFactor: z.number().int().min(1).default(1),
+  /** max.message.bytes of the change topics tidemark creates: the largest single row change it can carry. */
+  maxMessageBytes: z
+    .number()
+    .int()
+    .min(1024 * 1024)
+    .default(16 * 1024 * 1024),
 });
 
 const logSchema = z.strictObject({

@@ -23,6 +23,9 @@ export function createKafka(config: KafkaConfig, logger: Logger, clientSuffix = 
       () =>
       ({ level, log: entry }: LogEntry) => {
         const { message, ...rest } = entry;
+        // tidemark aborts a transaction whose retries ran out, so nothing partial is ever visible.
+        if (message.startsWith('Limiting retries for the idempotent producer'))
+          return log.debug(rest, message);
         log[level === logLevel.ERROR ? 'warn' : (LEVELS[level] ?? 'info')](rest, message);
       },
     retry: { initialRetryTime: 300, retries: 8 },
@@ -41,7 +44,7 @@ export function changeTopic(prefix: string, db: string, table: string): string {
 export const checkpointsTopic = (prefix: string) => `${prefix}.checkpoints`;
 export const schemasTopic = (prefix: string) => `${prefix}.schemas`;
 
-const COMPACTED: ITopicConfig['configEntries'] = [
+const COMPACTED: NonNullable<ITopicConfig['configEntries']> = [
   { name: 'cleanup.policy', value: 'compact' },
   { name: 'min.compaction.lag.ms', value: '60000' },
 ];
@@ -49,7 +52,13 @@ const COMPACTED: ITopicConfig['configEntries'] = [
 /** Creates the topics that do not exist yet; existing ones are left as they are. */
 export async function ensureTopics(
   admin: Admin,
-  topics: { topic: string; partitions: number; replicationFactor: number; compacted?: boolean }[],
+  topics: {
+    topic: string;
+    partitions: number;
+    replicationFactor: number;
+    compacted?: boolean;
+    maxMessageBytes?: number;
+  }[],
 ): Promise<void> {
   const existing = new Set(await admin.listTopics());
   const missing = topics.filter((t) => !existing.has(t.topic));
@@ -61,7 +70,10 @@ export async function ensureTopics(
         topic: t.topic,
         numPartitions: t.partitions,
         replicationFactor: t.replicationFactor,
-        ...(t.compacted ? { configEntries: COMPACTED } : {}),
+        configEntries: [
+          ...(t.compacted ? COMPACTED : []),
+          ...(t.maxMessageBytes ? [{ name: 'max.message.bytes', value: String(t.maxMessageBytes) }] : []),
+        ],
       })),
     });
   } catch (err) {

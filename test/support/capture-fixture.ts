@@ -10,6 +10,8 @@ export interface CaptureFixture {
   prefix: string;
   admin: mysql.Connection;
   config: Config;
+  /** The configuration as written by a person (before defaults), for a YAML file. */
+  raw: Record<string, unknown>;
   drop(): Promise<void>;
 }
 
@@ -53,6 +55,7 @@ export async function captureFixture(options: {
     prefix,
     admin,
     config: configSchema.parse(raw),
+    raw,
     drop: async () => {
       await admin.query(`DROP DATABASE IF EXISTS \`${db}\``);
       await admin.end();
