@@ -114,7 +114,7 @@ export class BinlogStream {
   async start(): Promise<void> {
     const heartbeatNs = BigInt(Math.round((this.options.heartbeatSeconds ?? 5) * 1e9));
     await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
+      const onError = (err: Error) => reject(translateError(err, this.options));
       this.zongji.once('ready', () => {
         this.zongji.off('error', onError);
         resolve();

@@ -129,6 +129,16 @@ export class Capture {
     let sink: KafkaSink | undefined;
     try {
       const tables = (await listTables(control)).filter((t) => this.selection.captures(t));
+      // A user without SELECT does not even see a table, so tables named literally are checked as well.
+      const named = this.selection
+        .literalTables()
+        .filter((t) => !tables.some((v) => tableName(v) === tableName(t)));
+      const info = await checkSource(control, {
+        host: this.o.source.host,
+        user: this.o.source.user,
+        serverId: this.o.source.serverId,
+        tables: [...tables, ...named],
+      });
       if (tables.length === 0) {
         throw new TidemarkError(
           'CONFIG_INVALID',
@@ -138,12 +148,6 @@ export class Capture {
           },
         );
       }
-      const info = await checkSource(control, {
-        host: this.o.source.host,
-        user: this.o.source.user,
-        serverId: this.o.source.serverId,
-        tables,
-      });
       if (!(await this.becomeLeader(control, signal))) return;
 
       sink = new KafkaSink({ kafka: this.o.kafka, captureId: this.captureId, logger: this.logger });

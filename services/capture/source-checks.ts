@@ -148,6 +148,12 @@ export async function checkSource(
           problem: `the capture user cannot SELECT from ${tableName(table)}`,
           fix: `GRANT SELECT ON \`${table.db}\`.\`${table.table}\` TO ${account};`,
         });
+      } else if (code === 'ER_NO_SUCH_TABLE' || code === 'ER_BAD_DB_ERROR') {
+        problems.push({
+          setting: 'source.tables.include',
+          problem: `${tableName(table)} is named in source.tables.include but does not exist`,
+          fix: 'create the table, or correct the name in source.tables.include',
+        });
       } else {
         throw err;
       }

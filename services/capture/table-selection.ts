@@ -87,6 +87,17 @@ export class TableSelection {
     return this.columns.get(tableName(t)) ?? { exclude: [], mask: {} };
   }
 
+  /** Include patterns without wildcards, as tables (they must exist and be readable). */
+  literalTables(): TableId[] {
+    return this.includePatterns
+      .filter((p) => !/[*?]/.test(p))
+      .map((p) => {
+        const [db = '', table = ''] = p.split('.');
+        return { db, table };
+      })
+      .filter((t) => this.captures(t));
+  }
+
   /** The databases any include pattern can match, for binlog filtering at the client (undefined: any). */
   databases(): string[] | undefined {
     const dbs = this.includePatterns.map((pattern) => pattern.split('.')[0] ?? '');
