@@ -106,6 +106,8 @@ export class BinlogStream {
       dateStrings: true,
       charset: 'utf8mb4',
     });
+    // Geometry as its stored bytes (SRID + WKB), not decoded points (patches/@vlasky+zongji+0.9.0.patch).
+    (this.zongji as unknown as { geometryAsBuffer: boolean }).geometryAsBuffer = true;
     this.zongji.on('binlog', (event: AnyBinlogEvent) => this.onEvent(event));
     this.zongji.on('error', (err: Error) => this.fail(err));
   }

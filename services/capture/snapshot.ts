@@ -35,6 +35,8 @@ export function snapshotConnectionOptions(source: SourceConfig): ConnectionOptio
     bigNumberStrings: true,
     decimalNumbers: false,
     timezone: 'Z',
+    // JSON exactly as stored ("2.50" stays "2.50"); MariaDB flags JSON columns and mysql2 would parse them.
+    jsonStrings: true,
     // Geometry as its stored bytes (SRID + WKB), JSON (MySQL) as text: the forms capture publishes.
     typeCast: (field: TypeCastField, next: () => unknown) => {
       if (field.type === 'GEOMETRY') return field.buffer();

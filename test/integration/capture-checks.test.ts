@@ -6,7 +6,7 @@ import { createLogger, TidemarkError, type Config } from '../../services/core/in
 import { captureFixture, type CaptureFixture } from '../support/capture-fixture.js';
 import { uniqueName } from '../support/local-services.js';
 
-const logger = createLogger({ level: (process.env.TIDEMARK_TEST_LOG) ?? 'silent' });
+const logger = createLogger({ level: process.env.TIDEMARK_TEST_LOG ?? 'silent' });
 
 async function runFails(
   config: Config,

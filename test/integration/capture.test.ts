@@ -21,14 +21,17 @@ const ALL_TYPES = `CREATE TABLE all_types (
   iu INT UNSIGNED, bi BIGINT, d DECIMAL(30,10), d2 DECIMAL(5,2), f FLOAT, db DOUBLE, bt BIT(10), bt64 BIT(64),
   dt DATE, tm TIME(3), dtm DATETIME(6), dtm0 DATETIME, ts TIMESTAMP(6) NULL, y YEAR, c CHAR(5), vc VARCHAR(100),
   tx TEXT, lat VARCHAR(20) CHARACTER SET latin1, gbk VARCHAR(20) CHARACTER SET gbk, bn BINARY(4), vb VARBINARY(10),
-  bl BLOB, js JSON, e ENUM('a','in-progress',''), st SET('x','y','z')
+  bl BLOB, js JSON, e ENUM('a','in-progress',''), st SET('x','y','z'), g GEOMETRY, pt POINT
 ) CHARSET utf8mb4`;
 
-const EXTREME_ROW = `INSERT INTO all_types VALUES (18446744073709551615, -128, 255, -32768, 16777215, -2147483648, 4294967295,
+const extremeRow = (
+  id: string,
+) => `INSERT INTO all_types VALUES (${id}, -128, 255, -32768, 16777215, -2147483648, 4294967295,
   -9223372036854775808, -12345678901234567890.0123456789, -999.99, 3.14159, 2.718281828459045, b'1010101010',
   b'1111111111111111111111111111111111111111111111111111111111111111', '2024-02-29', '-838:59:58.123',
   '2024-03-01 10:03:11.123456', '0000-00-00 00:00:00', '2024-03-01 10:03:11.654321', 2024, 'ab', '你好 👋 𝄞',
-  REPEAT('x', 3), 'café', '中文', x'00ff', x'0001', x'deadbeef', '{"a": [1, 2.50, "z"], "b": null}', 'in-progress', 'x,z')`;
+  REPEAT('x', 3), 'café', '中文', x'00ff', x'0001', x'deadbeef', '{"a": [1, 2.50, "z"], "b": null}', 'in-progress', 'x,z',
+  ST_GeomFromText('LINESTRING(0 0,1 1)'), ST_GeomFromText('POINT(1 2)', 4326))`;
 
 const EXPECTED_EXTREMES = {
   id: '18446744073709551615',
@@ -63,6 +66,9 @@ const EXPECTED_EXTREMES = {
   js: '{"a": [1, 2.50, "z"], "b": null}',
   e: 'in-progress',
   st: 'x,z',
+  // Standard WKB (little-endian), without MySQL's SRID prefix.
+  g: Buffer.from('010200000002000000' + '0'.repeat(32) + '000000000000f03f000000000000f03f', 'hex'),
+  pt: Buffer.from('0101000000000000000000f03f0000000000000040', 'hex'),
 };
 
 /** Waits for a condition while the capture keeps running; a capture that fails fails the wait. */
@@ -86,7 +92,7 @@ describe('capture', () => {
   let running: Promise<void>;
   let collector: ChangeCollector;
   let catalog: SchemaCatalog;
-  const logger = createLogger({ level: 'warn' });
+  const logger = createLogger({ level: (process.env.TIDEMARK_TEST_LOG as 'info' | undefined) ?? 'warn' });
 
   const topic = (table: string) => changeTopic(fx.prefix, fx.db, table);
   const of = (events: CollectedEvent[], table: string) =>
@@ -128,6 +134,7 @@ describe('capture', () => {
     await fx.admin.query(
       `INSERT INTO users VALUES (1, 'ada@example.com', 'secret-hash-1', 'Ada'), (2, 'bo@example.com', 'secret-hash-2', 'Bo')`,
     );
+    await fx.admin.query(`SET time_zone = '+08:00'; ${extremeRow('18446744073709551614')}`);
     start();
     const kafka = createKafka(fx.config.kafka!, logger, '-test');
     catalog = new SchemaCatalog(kafka, fx.prefix, logger);
@@ -193,12 +200,16 @@ describe('capture', () => {
 
   it('round-trips every column type at its extremes, value for value', async () => {
     await fx.admin.query(
-      `SET time_zone = '+08:00'; ${EXTREME_ROW}; INSERT INTO all_types (id, e) VALUES (1, '')`,
+      `SET time_zone = '+08:00'; ${extremeRow('18446744073709551615')}; INSERT INTO all_types (id, e) VALUES (1, '')`,
     );
-    const events = await collector.waitFor((e) => of(e, 'all_types').length >= 2);
-    const [extreme, nulls] = of(events, 'all_types');
+    const events = await collector.waitFor((e) => of(e, 'all_types').length >= 3);
+    const [snapshot, extreme, nulls] = of(events, 'all_types');
     expect(extreme?.after).toEqual(EXPECTED_EXTREMES);
     expect(nulls?.after).toEqual({ ...NULL_ROW, id: '1', e: '' });
+    // The snapshot reads the table with SQL, not the binlog, and must give the very same values.
+    expect(snapshot?.op).toBe('r');
+    expect(snapshot?.after).toEqual({ ...EXPECTED_EXTREMES, id: '18446744073709551614' });
+    expect(snapshot?.source.schemaVersion).toBe(extreme?.source.schemaVersion);
   });
 
   it('drops excluded columns and masks masked ones before anything leaves the process', async () => {
