@@ -92,7 +92,7 @@ describe('capture', () => {
   let running: Promise<void>;
   let collector: ChangeCollector;
   let catalog: SchemaCatalog;
-  const logger = createLogger({ level: (process.env.TIDEMARK_TEST_LOG as 'info' | undefined) ?? 'warn' });
+  const logger = createLogger({ level: (process.env.TIDEMARK_TEST_LOG) ?? 'warn' });
 
   const topic = (table: string) => changeTopic(fx.prefix, fx.db, table);
   const of = (events: CollectedEvent[], table: string) =>
