@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { isTidemarkError } from '../core/index.js';
 import { captureCommand } from './commands/capture.js';
 import { configCommand } from './commands/config.js';
+import { tailCommand } from './commands/tail.js';
 import { EXIT } from './exit-codes.js';
 
 export function buildProgram(): Command {
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)');
   program.addCommand(captureCommand());
   program.addCommand(configCommand());
+  program.addCommand(tailCommand());
   return program;
 }
 

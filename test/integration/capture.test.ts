@@ -2,7 +2,7 @@
 
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Capture, CaptureMetrics } from '../../services/capture/index.js';
+import { Capture, CaptureMetrics, tail } from '../../services/capture/index.js';
 import {
   changeTopic,
   comparePositions,
@@ -92,7 +92,7 @@ describe('capture', () => {
   let running: Promise<void>;
   let collector: ChangeCollector;
   let catalog: SchemaCatalog;
-  const logger = createLogger({ level: (process.env.TIDEMARK_TEST_LOG) ?? 'warn' });
+  const logger = createLogger({ level: process.env.TIDEMARK_TEST_LOG ?? 'warn' });
 
   const topic = (table: string) => changeTopic(fx.prefix, fx.db, table);
   const of = (events: CollectedEvent[], table: string) =>
@@ -271,6 +271,36 @@ describe('capture', () => {
     });
     expect(renamed.after?.text_body).toBe('renamed column');
     expect(new Set([old, added, renamed].map((e) => e.source.schemaVersion)).size).toBe(3);
+  });
+
+  it('decodes a table for a person with tidemark tail, and names the tables it has when asked for another', async () => {
+    const lines: string[] = [];
+    const run = (table: string, json: boolean) =>
+      tail({
+        kafka: fx.config.kafka!,
+        table,
+        fromBeginning: true,
+        limit: 3,
+        json,
+        binlogBasename: 'mariadb-bin',
+        logger,
+        write: (line) => lines.push(line),
+        signal: new AbortController().signal,
+      });
+    expect(await run(`${fx.db}.all_types`, false)).toBe(3);
+    expect(lines[0]).toMatch(
+      new RegExp(
+        `^\\S+Z  r  ${fx.db}\\.all_types  key=\\["18446744073709551614"\\]  pos=mariadb-bin\\.\\d{6}:\\d+  tx=snapshot:`,
+      ),
+    );
+    expect(lines[0]).toContain('"vc":"你好 👋 𝄞"');
+    expect(lines[0]).toContain('"bi":"-9223372036854775808"');
+    lines.length = 0;
+    await run(`${fx.db}.all_types`, true);
+    const parsed = JSON.parse(lines[1] as string) as { op: string; after: Record<string, unknown> };
+    expect(parsed.op).toBe('c');
+    expect(parsed.after.bt).toBe('0x02aa');
+    await expect(run(`${fx.db}.nope`, false)).rejects.toThrow(/no change topic .*nope/);
   });
 
   it('resumes from its checkpoint after a stop, without skipping what was written meanwhile', async () => {
