@@ -34,7 +34,7 @@ export interface CaptureOptions {
 }
 
 /** Errors a restart cannot fix: the operator has to act. */
-const FATAL = new Set(['SOURCE_MISCONFIGURED', 'CONFIG_INVALID', 'CONFIG_NOT_FOUND']);
+const FATAL = new Set(['SOURCE_MISCONFIGURED', 'CONFIG_INVALID', 'CONFIG_NOT_FOUND', 'KAFKA_REJECTED']);
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {

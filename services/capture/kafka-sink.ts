@@ -2,14 +2,13 @@
 // the last checkpoint back at start. One transactional id per captured source fences any older instance.
 
 import { randomUUID } from 'node:crypto';
-import { Partitioners, type Admin, type Kafka, type Message, type Producer } from 'kafkajs';
+import kafkajs, { Partitioners, type Admin, type Kafka, type Message, type Producer } from 'kafkajs';
 import {
   avroType,
   changeTopic,
   checkpointsTopic,
   createKafka,
   ensureTopics,
-  formatPosition,
   loadSchemaFile,
   schemasTopic,
   TidemarkError,
@@ -89,8 +88,31 @@ export function decodeCheckpoint(buf: Buffer): Checkpoint {
   };
 }
 
-/** Bytes of records sent per request inside a transaction. */
-const SEND_CHUNK_BYTES = 512 * 1024;
+/**
+ * Bytes of records per request inside a transaction. Records of one partition travel as one batch, capped
+ * by the topic's max.message.bytes; half of it leaves room for batch overhead, and 8 MiB keeps requests short.
+ */
+function sendChunkBytes(maxMessageBytes: number): number {
+  return Math.max(64 * 1024, Math.min(8 * 1024 * 1024, Math.floor(maxMessageBytes / 2)));
+}
+
+/** The max.message.bytes each topic really has. */
+async function topicMessageLimits(admin: Admin, topics: string[]): Promise<Map<string, number>> {
+  const described = await admin.describeConfigs({
+    includeSynonyms: false,
+    resources: topics.map((name) => ({
+      type: kafkajs.ConfigResourceTypes.TOPIC,
+      name,
+      configNames: ['max.message.bytes'],
+    })),
+  });
+  return new Map(
+    described.resources.map((r) => [
+      r.resourceName,
+      Number(r.configEntries.find((c) => c.configName === 'max.message.bytes')?.configValue ?? 1048588),
+    ]),
+  );
+}
 
 function messageBytes(m: Message): number {
   let n = 64 + (m.key?.length ?? 0) + ((m.value as Buffer | null)?.length ?? 0);
@@ -127,7 +149,6 @@ export function chunkMessages(
 }
 
 export const HEADER_SCHEMA = 'tidemark.schema';
-export const HEADER_POSITION = 'tidemark.pos';
 const HEADER_RECORD = 'tidemark.record';
 
 export interface KafkaSinkOptions {
@@ -142,6 +163,8 @@ export class KafkaSink {
   private readonly admin: Admin;
   private readonly logger: Logger;
   private readonly knownTopics = new Set<string>();
+  /** Smallest max.message.bytes of the change topics written: one partition's batch must stay under it. */
+  private batchLimit = Number.MAX_SAFE_INTEGER;
   private readonly publishedSchemas = new Set<string>();
   private pending = new Map<string, Message[]>();
   private pendingSchemas: Message[] = [];
@@ -214,9 +237,14 @@ export class KafkaSink {
         topic,
         partitions: this.options.kafka.partitions,
         replicationFactor: this.options.kafka.replicationFactor,
+        maxMessageBytes: this.options.kafka.maxMessageBytes,
       })),
     );
-    topics.forEach((t) => this.knownTopics.add(t));
+    // Topics created elsewhere may have a smaller limit than tidemark would have set: honour the real one.
+    for (const [topic, limit] of await topicMessageLimits(this.admin, topics)) {
+      this.knownTopics.add(topic);
+      this.batchLimit = Math.min(this.batchLimit, limit);
+    }
   }
 
   topicOf(db: string, table: string): string {
@@ -235,19 +263,36 @@ export class KafkaSink {
       });
     }
     const value = codec.encode(event);
+    if (value.length + event.key.length + 200 > this.batchLimit) {
+      throw new TidemarkError(
+        'KAFKA_REJECTED',
+        `a change of ${event.source.db}.${event.source.table} at key ${event.key} is ${value.length} bytes, more than its Kafka topic accepts (max.message.bytes ${this.batchLimit})`,
+        {
+          hint: `raise kafka.maxMessageBytes and the topic's max.message.bytes (kafka-configs --alter --entity-type topics --entity-name ${topic} --add-config max.message.bytes=<bytes>); nothing was skipped`,
+        },
+      );
+    }
     let messages = this.pending.get(topic);
     if (!messages) {
       messages = [];
       this.pending.set(topic, messages);
     }
-    messages.push({
-      key: event.key,
-      value,
-      headers: { [HEADER_SCHEMA]: codec.version, [HEADER_POSITION]: formatPosition(event.pos) },
-    });
+    messages.push({ key: event.key, value, headers: this.headersFor(codec.version) });
     this.pendingCount++;
     this.pendingBytes += value.length + event.key.length;
   }
+
+  /** One shared, pre-encoded header object per schema version: encoding it per record is costly. */
+  private headersFor(version: string): Message['headers'] {
+    let headers = this.headerCache.get(version);
+    if (!headers) {
+      headers = { [HEADER_SCHEMA]: Buffer.from(version) };
+      this.headerCache.set(version, headers);
+    }
+    return headers;
+  }
+
+  private readonly headerCache = new Map<string, Message['headers']>();
 
   get bufferedEvents(): number {
     return this.pendingCount;
@@ -285,10 +330,10 @@ export class KafkaSink {
     this.pendingBytes = 0;
     const transaction = await this.producer.transaction();
     try {
-      // Records of one partition travel as one record batch, which the broker caps (message.max.bytes);
-      // sending in chunks keeps every request well under it, all inside the same transaction.
-      for (const chunk of chunkMessages(topicMessages, SEND_CHUNK_BYTES))
+      // Sent in chunks that each stay under the topics' batch limit, all inside the same transaction.
+      for (const chunk of chunkMessages(topicMessages, sendChunkBytes(this.batchLimit))) {
         await transaction.sendBatch({ topicMessages: chunk });
+      }
       await transaction.commit();
     } catch (err) {
       await transaction.abort().catch(() => undefined);

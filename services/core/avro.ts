@@ -96,18 +96,24 @@ class DecimalType extends avro.types.LogicalType {
   }
 }
 
-/** `long` as bigint, so BIGINT values and positions beyond 2^53 stay exact. */
+/**
+ * `long` as bigint, so BIGINT values and positions beyond 2^53 stay exact. Numbers are accepted when
+ * writing (positions, times). avsc packs the 8 bytes returned by toBuffer before the next call, so one
+ * scratch buffer serves every write.
+ */
+const scratch = Buffer.alloc(8);
 const bigintLong = avro.types.LongType.__with({
   fromBuffer: (buf: Buffer) => buf.readBigInt64LE(),
-  toBuffer: (n: bigint) => {
-    const buf = Buffer.alloc(8);
-    buf.writeBigInt64LE(n);
-    return buf;
+  toBuffer: (n: bigint | number) => {
+    scratch.writeBigInt64LE(typeof n === 'bigint' ? n : BigInt(n));
+    return scratch;
   },
   fromJSON: (json: unknown) => BigInt(json as string | number),
   toJSON: (n: bigint) =>
     n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n.toString(),
-  isValid: (n: unknown) => typeof n === 'bigint' && n >= -(1n << 63n) && n < 1n << 63n,
+  isValid: (n: unknown) =>
+    (typeof n === 'bigint' && n >= -(1n << 63n) && n < 1n << 63n) ||
+    (typeof n === 'number' && Number.isSafeInteger(n)),
   compare: (a: bigint, b: bigint) => (a === b ? 0 : a < b ? -1 : 1),
 });
 

@@ -147,15 +147,16 @@ export function encodeKey(values: readonly RowValue[]): string {
   );
 }
 
+/** Longs are written from numbers or bigints and always read back as bigints. */
 interface AvroEnvelope {
   op: Op;
   before: Record<string, RowValue> | null;
   after: Record<string, RowValue> | null;
   key: string;
-  ts_ms: bigint;
-  pos: { file: bigint; offset: bigint; row: bigint; gtid: string | null };
+  ts_ms: bigint | number;
+  pos: { file: bigint | number; offset: bigint | number; row: bigint | number; gtid: string | null };
   tx: string | null;
-  source: { server_id: bigint; db: string; table: string; schema_version: string };
+  source: { server_id: bigint | number; db: string; table: string; schema_version: string };
 }
 
 /** Encodes and decodes one table's change events at one schema version. */
@@ -214,16 +215,16 @@ export class TableCodec {
       before: event.before && this.toFields(event.before),
       after: event.after && this.toFields(event.after),
       key: event.key,
-      ts_ms: BigInt(event.tsMs),
+      ts_ms: event.tsMs,
       pos: {
-        file: BigInt(event.pos.file),
-        offset: BigInt(event.pos.offset),
-        row: BigInt(event.pos.row),
+        file: event.pos.file,
+        offset: event.pos.offset,
+        row: event.pos.row,
         gtid: event.pos.gtid ?? null,
       },
       tx: event.tx,
       source: {
-        server_id: BigInt(event.source.serverId),
+        server_id: event.source.serverId,
         db: event.source.db,
         table: event.source.table,
         schema_version: event.source.schemaVersion,

@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'SOURCE_MISCONFIGURED'
   | 'SOURCE_UNREACHABLE'
   | 'KAFKA_UNREACHABLE'
+  | 'KAFKA_REJECTED'
   | 'INTERNAL';
 
 export class TidemarkError extends Error {

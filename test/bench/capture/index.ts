@@ -1,0 +1,242 @@
+// Capture benchmark: binlog → Kafka end to end, beside the raw decode speed of the binlog client over the
+// very same binlog range, measured in one run. Two workloads: 1M rows as 1000-row INSERTs, and 100k
+// single-row transactions.
+
+import ZongJi, { type AnyBinlogEvent } from '@vlasky/zongji';
+import { execFileSync } from 'node:child_process';
+import mysql from 'mysql2/promise';
+import { Capture, CaptureMetrics } from '../../../services/capture/index.js';
+import { KafkaSink } from '../../../services/capture/kafka-sink.js';
+import { configSchema, createKafka, createLogger } from '../../../services/core/index.js';
+import { localServices, uniqueName } from '../../support/local-services.js';
+import { report, type Measurement } from '../measure.js';
+
+const ROWS_BATCHED = Number(process.env.BENCH_ROWS ?? 1_000_000);
+const SINGLE_TXNS = Number(process.env.BENCH_TXNS ?? 100_000);
+const s = localServices();
+const logger = createLogger({ level: 'warn' });
+
+interface BinlogRange {
+  file: string;
+  start: number;
+  end: number;
+}
+
+async function masterStatus(conn: mysql.Connection): Promise<{ file: string; pos: number }> {
+  const [rows] = await conn.query('SHOW MASTER STATUS');
+  const r = (rows as { File: string; Position: number }[])[0]!;
+  return { file: r.File, pos: Number(r.Position) };
+}
+
+/** Peak RSS and CPU of this process while `work` runs, sampled every 50 ms. */
+async function measured(name: string, rows: number, work: () => Promise<void>): Promise<Measurement> {
+  let peak = process.memoryUsage().rss;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+  const cpu = process.cpuUsage();
+  const started = process.hrtime.bigint();
+  await work();
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  clearInterval(sampler);
+  const used = process.cpuUsage(cpu);
+  return {
+    name,
+    count: rows,
+    unit: 'rows',
+    seconds,
+    cpuSeconds: (used.user + used.system) / 1e6,
+    peakRssMiB: peak / 1024 / 1024,
+  };
+}
+
+/** Raw client decode: zongji with the same options capture uses, counting rows until the range's end. */
+function rawDecode(range: BinlogRange, db: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const zongji = new ZongJi({
+      host: s.mysql.host,
+      port: s.mysql.port,
+      user: s.mysql.user,
+      password: s.mysql.password,
+      dateStrings: true,
+    });
+    let rows = 0;
+    zongji.on('binlog', (e: AnyBinlogEvent) => {
+      const name = e.getEventName();
+      if (name === 'writerows') rows += (e as unknown as { rows: unknown[] }).rows.length;
+      if (
+        (name === 'xid' || name === 'query') &&
+        e.nextPosition >= range.end &&
+        zongji.options.filename === range.file
+      ) {
+        zongji.stop();
+        resolve(rows);
+      }
+    });
+    zongji.on('error', reject);
+    zongji.start({
+      serverId: 40_000 + Math.floor(Math.random() * 1000),
+      filename: range.file,
+      position: range.start,
+      includeEvents: ['tablemap', 'writerows', 'xid', 'query', 'rotate'],
+      includeSchema: { [db]: true },
+    });
+  });
+}
+
+function mariadbBinlogDecode(range: BinlogRange): void {
+  const datadir = `${process.env.TIDEMARK_LOCAL_STATE ?? `${process.env.HOME}/.local/state/tidemark/local`}/mariadb/binlog`;
+  execFileSync('sh', [
+    '-c',
+    `mariadb-binlog --base64-output=decode-rows -v --start-position=${range.start} --stop-position=${range.end} ${datadir}/${range.file} > /dev/null`,
+  ]);
+}
+
+/**
+ * tidemark capture from the range's start until its checkpoint reaches the range's end. Returns when it
+ * began streaming (after start-up: checks, fencing, reading the checkpoint), so throughput is the stream's.
+ */
+async function captureRange(range: BinlogRange, db: string, prefix: string): Promise<bigint> {
+  const config = configSchema.parse({
+    source: {
+      host: s.mysql.host,
+      port: s.mysql.port,
+      user: s.mysql.user,
+      password: s.mysql.password,
+      serverId: 41_000 + Math.floor(Math.random() * 1000),
+      tables: { include: [`${db}.*`] },
+    },
+    kafka: { brokers: s.kafka.brokers, topicPrefix: prefix },
+    capture: { id: prefix, snapshot: 'never' },
+  });
+  // Seed the checkpoint at the start of the range, as if capture had stopped there.
+  const seed = new KafkaSink({ kafka: config.kafka!, captureId: prefix, logger });
+  await seed.connect();
+  await seed.commit({
+    captureId: prefix,
+    phase: 'streaming',
+    binlogFile: range.file,
+    binlogOffset: range.start,
+    gtidSet: null,
+    tsMs: Date.now(),
+    writtenMs: Date.now(),
+    snapshot: null,
+  });
+  await seed.close();
+  const metrics = new CaptureMetrics();
+  const capture = new Capture({
+    source: config.source!,
+    kafka: config.kafka!,
+    capture: config.capture,
+    logger,
+    metrics,
+  });
+  const controller = new AbortController();
+  const running = capture.run(controller.signal);
+  let streamingAt: bigint | undefined;
+  for (;;) {
+    if (streamingAt === undefined && metrics.current === 'streaming') streamingAt = process.hrtime.bigint();
+    const cp = capture.lastCheckpoint;
+    if (cp && cp.binlogFile === range.file && cp.binlogOffset >= range.end) break;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  controller.abort();
+  await running;
+  return streamingAt ?? process.hrtime.bigint();
+}
+
+async function writeWorkload(
+  admin: mysql.Connection,
+  db: string,
+  kind: 'batched' | 'single',
+): Promise<BinlogRange> {
+  await admin.query(`CREATE DATABASE \`${db}\``);
+  await admin.query(
+    `CREATE TABLE \`${db}\`.messages (id BIGINT PRIMARY KEY, room_id INT NOT NULL, user_id INT NOT NULL, body VARCHAR(200), created_at DATETIME(6) NOT NULL)`,
+  );
+  await admin.query(`GRANT SELECT ON \`${db}\`.* TO '${s.mysql.user}'@'127.0.0.1'`);
+  await admin.query('FLUSH BINARY LOGS');
+  const start = await masterStatus(admin);
+  const row = (id: number) =>
+    `(${id}, ${id % 500}, ${id % 10_000}, 'message number ${id} in a busy classroom chat 你好 👋', '2024-03-01 10:03:11.${String(id % 1_000_000).padStart(6, '0')}')`;
+  if (kind === 'batched') {
+    for (let first = 1; first <= ROWS_BATCHED; first += 1000) {
+      const values = Array.from({ length: 1000 }, (_, i) => row(first + i)).join(',');
+      await admin.query(`INSERT INTO \`${db}\`.messages VALUES ${values}`);
+    }
+  } else {
+    for (let first = 1; first <= SINGLE_TXNS; first += 500) {
+      const statements = Array.from(
+        { length: 500 },
+        (_, i) => `INSERT INTO \`${db}\`.messages VALUES ${row(first + i)}`,
+      ).join(';');
+      await admin.query(statements);
+    }
+  }
+  const end = await masterStatus(admin);
+  if (end.file !== start.file) throw new Error('the workload rotated the binlog; raise max_binlog_size');
+  return { file: start.file, start: start.pos, end: end.pos };
+}
+
+async function main(): Promise<void> {
+  const admin = await mysql.createConnection({
+    host: s.mysql.host,
+    port: s.mysql.port,
+    user: s.mysql.adminUser,
+    password: s.mysql.adminPassword,
+    multipleStatements: true,
+  });
+  const kafka = createKafka(
+    {
+      brokers: s.kafka.brokers,
+      clientId: 'tidemark-bench',
+      topicPrefix: 'x',
+      partitions: 1,
+      replicationFactor: 1,
+      maxMessageBytes: 16 << 20,
+    },
+    logger,
+  );
+  const kafkaAdmin = kafka.admin();
+  await kafkaAdmin.connect();
+  for (const [kind, rows, label] of [
+    ['batched', ROWS_BATCHED, `${ROWS_BATCHED.toLocaleString('en-US')} rows as 1000-row INSERTs`],
+    ['single', SINGLE_TXNS, `${SINGLE_TXNS.toLocaleString('en-US')} single-row transactions`],
+  ] as const) {
+    const db = uniqueName('tm_bench');
+    const prefix = uniqueName('tmbench');
+    try {
+      const range = await writeWorkload(admin, db, kind);
+      const mb = ((range.end - range.start) / 1024 / 1024).toFixed(0);
+      console.log(`\n${label}: ${mb} MiB of binlog (${range.file}:${range.start}-${range.end})`);
+      const baseline = await measured('raw zongji decode (baseline)', rows, async () => {
+        const n = await rawDecode(range, db);
+        if (n !== rows) throw new Error(`raw decode saw ${n} rows, expected ${rows}`);
+      });
+      const server = await measured('mariadb-binlog -v decode (server tool)', rows, () =>
+        Promise.resolve(mariadbBinlogDecode(range)),
+      );
+      let streamingAt = 0n;
+      const whole = await measured('tidemark capture → Kafka (end to end)', rows, async () => {
+        streamingAt = await captureRange(range, db, prefix);
+      });
+      const startup = whole.seconds - Number(process.hrtime.bigint() - streamingAt) / 1e9;
+      const capture = { ...whole, seconds: whole.seconds - startup };
+      console.log(`(capture start-up before streaming, not counted: ${startup.toFixed(2)} s)`);
+      report(label, [baseline, server, capture], baseline);
+      console.log(
+        `(peak MiB is this benchmark process's: ${(process.memoryUsage().rss / 1024 / 1024).toFixed(0)} MiB now, including the workload it generated)`,
+      );
+      const target = kind === 'batched' ? 150_000 : 60_000;
+      console.log(
+        `capture: ${Math.round(rows / capture.seconds).toLocaleString('en-US')} rows/s (target ≥ ${target.toLocaleString('en-US')}), ${(capture.count / capture.seconds / (baseline.count / baseline.seconds)).toFixed(2)}× raw decode, peak RSS ${capture.peakRssMiB.toFixed(0)} MiB (target < 300)`,
+      );
+    } finally {
+      await admin.query(`DROP DATABASE IF EXISTS \`${db}\``);
+      const topics = (await kafkaAdmin.listTopics()).filter((t) => t.startsWith(`${prefix}.`));
+      if (topics.length > 0) await kafkaAdmin.deleteTopics({ topics });
+    }
+  }
+  await kafkaAdmin.disconnect();
+  await admin.end();
+}
+
+await main();
