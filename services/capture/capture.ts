@@ -368,8 +368,8 @@ export class Capture {
           // checkpoint stays at the boundary before it until it commits, so a crash re-sends it whole
           // (readers deduplicate by position).
           if (
-            sink.bufferedEvents >= cfg.batch.maxEvents * 4 ||
-            sink.bufferedBytes >= cfg.batch.maxBytes * 2
+            sink.bufferedEvents >= 2 * cfg.batch.maxEvents ||
+            sink.bufferedBytes >= 2 * cfg.batch.maxBytes
           ) {
             await flush();
           }

@@ -104,6 +104,19 @@ describe('loadConfig', () => {
     expect(err.hint).toContain('--config');
   });
 
+  it('accepts deploy/tidemark.example.yaml, which documents every option', () => {
+    const file = new URL('../../deploy/tidemark.example.yaml', import.meta.url).pathname;
+    const config = loadConfig({
+      file,
+      env: { TIDEMARK_SOURCE_PASSWORD: 'pw', TIDEMARK_MASK_KEY: 'k'.repeat(32) },
+    });
+    expect(config.source?.columns['chat.users']).toEqual({
+      exclude: ['password_hash'],
+      mask: { email: 'hash' },
+    });
+    expect(config.capture.id).toBe('chat-main');
+  });
+
   it('reports YAML syntax errors with the file name', () => {
     const err = errorOf(() => loadConfig({ file: configFile('source: [unclosed'), env: {} }));
     expect(err.message).toMatch(/not valid YAML/);

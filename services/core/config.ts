@@ -99,7 +99,7 @@ const captureSchema = z.strictObject({
   /** A Kafka transaction is committed once it holds this many events or bytes, or is this old. */
   batch: z
     .strictObject({
-      maxEvents: z.number().int().min(1).default(20_000),
+      maxEvents: z.number().int().min(1).default(10_000),
       maxBytes: z
         .number()
         .int()
@@ -107,7 +107,7 @@ const captureSchema = z.strictObject({
         .default(8 * 1024 * 1024),
       lingerMs: z.number().int().min(0).default(50),
     })
-    .default({ maxEvents: 20_000, maxBytes: 8 * 1024 * 1024, lingerMs: 50 }),
+    .default({ maxEvents: 10_000, maxBytes: 8 * 1024 * 1024, lingerMs: 50 }),
   /** Binlog items buffered before the source socket is paused (memory stays bounded when Kafka is slow). */
   queueHighWater: z.number().int().min(2).default(256),
   /** Heartbeat period asked of the source; no event or heartbeat for silentAfterSeconds is a stall. */

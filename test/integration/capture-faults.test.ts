@@ -2,6 +2,7 @@
 // After each, every source change is in Kafka, exactly once by position, and replays to the source state.
 
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type mysql from 'mysql2/promise';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -16,6 +17,7 @@ import { ChangeCollector } from '../support/change-collector.js';
 import { dedupeByPosition, replayState, sameState, sourceState } from '../support/change-ledger.js';
 import { captureFixture, type CaptureFixture } from '../support/capture-fixture.js';
 import { CaptureProcess } from '../support/capture-process.js';
+import { localServices } from '../support/local-services.js';
 
 const services = fileURLToPath(new URL('../../deploy/local/services.sh', import.meta.url));
 const ROUNDS = Number(process.env.TIDEMARK_FAULT_ROUNDS ?? 6);
@@ -35,7 +37,9 @@ class Workload {
   constructor(
     private readonly conn: mysql.Connection,
     existing: number,
+    firstNewId = 1_000_000,
   ) {
+    this.nextId = firstNewId;
     for (let i = 1; i <= existing; i++) this.live.push(i);
   }
 
@@ -143,7 +147,12 @@ describe('capture under faults', () => {
     const fx = await captureFixture({
       tables: [MESSAGES],
       configure: (c) => {
-        c.capture = { ...(c.capture as object), retry: { minMs: 200, maxMs: 2000 } };
+        c.capture = {
+          ...(c.capture as object),
+          retry: { minMs: 200, maxMs: 2000 },
+          heartbeatSeconds: 1,
+          silentAfterSeconds: 3,
+        };
       },
     });
     cleanup.push(() => fx.drop());
@@ -210,6 +219,86 @@ describe('capture under faults', () => {
       `Kafka outage test: ${workload.committed} source changes, peak capture RSS ${peak.toFixed(0)} MiB while Kafka was down`,
     );
     expect(peak).toBeLessThan(300);
+  }, 300_000);
+
+  it('streams a one-million-row transaction through without holding it in memory', async () => {
+    const { fx, proc } = await setup(0);
+    await fx.admin.query('CREATE TABLE big (id INT PRIMARY KEY, pad VARCHAR(60))');
+    proc.start();
+    await proc.waitForStatus('streaming', 60_000);
+    let peak = 0;
+    const sampler = setInterval(() => (peak = Math.max(peak, proc.rssMiB())), 200);
+    await fx.admin.query(
+      `INSERT INTO big SELECT seq, CONCAT('row ', seq, ' ', REPEAT('x', 40)) FROM seq_1_to_1000000`,
+    );
+    await caughtUp(proc, fx.admin, 240_000);
+    clearInterval(sampler);
+    // Count what read_committed consumers see, without decoding a million events in the test.
+    const kafka = createKafka(fx.config.kafka!, logger, '-count');
+    const consumer = kafka.consumer({ groupId: `tidemark-test-count-${fx.prefix}`, readUncommitted: false });
+    let count = 0;
+    await consumer.connect();
+    await consumer.subscribe({ topic: changeTopic(fx.prefix, fx.db, 'big'), fromBeginning: true });
+    await consumer.run({
+      eachBatch: ({ batch }) => {
+        count += batch.messages.length;
+        return Promise.resolve();
+      },
+    });
+    const deadline = Date.now() + 120_000;
+    while (count < 1_000_000 && Date.now() < deadline) await sleep(200);
+    await sleep(500);
+    await consumer.disconnect();
+    console.log(`1M-row transaction: ${count} events, peak capture RSS ${peak.toFixed(0)} MiB`);
+    expect(count).toBe(1_000_000);
+    expect(peak).toBeLessThan(300);
+  }, 400_000);
+
+  it('reconnects with backoff when the source restarts, and loses nothing', async () => {
+    const { fx, proc } = await setup(50);
+    proc.start();
+    await proc.waitForStatus('streaming', 60_000);
+    const before = new Workload(fx.admin, 50);
+    before.start(200);
+    await sleep(1500);
+    await before.stop();
+    execFileSync(services, ['down', 'mariadb'], { stdio: 'ignore' });
+    await sleep(3000);
+    execFileSync(services, ['up', 'mariadb'], { stdio: 'ignore' });
+    await fx.reconnect();
+    const after = new Workload(fx.admin, 0, 2_000_000);
+    after.start(200);
+    await sleep(1500);
+    await after.stop();
+    await proc.waitForStatus('streaming', 60_000);
+    await caughtUp(proc, fx.admin);
+    const total = { committed: before.committed + after.committed } as Workload;
+    await verify(fx, total, 50);
+    expect(proc.log()).toContain('capture interrupted, resuming from the last checkpoint');
+  }, 300_000);
+
+  it('hears heartbeats while the source is idle, and reconnects when the source goes silent', async () => {
+    const { fx, proc } = await setup(10);
+    proc.start();
+    await proc.waitForStatus('streaming', 60_000);
+    // Idle for twice the silence threshold: heartbeats keep it streaming.
+    await sleep(6000);
+    expect((await proc.health())?.status).toBe('streaming');
+    expect(proc.log()).not.toContain('capture interrupted');
+    // A frozen server sends nothing at all.
+    const pid = Number(readFileSync(`${localServices().state}/mariadb/run/mariadbd.pid`, 'utf8'));
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const deadline = Date.now() + 20_000;
+      while (!proc.log().includes('sent no event and no heartbeat') && Date.now() < deadline)
+        await sleep(200);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    expect(proc.log()).toContain('sent no event and no heartbeat');
+    await proc.waitForStatus('streaming', 60_000);
+    await fx.admin.query('INSERT INTO messages VALUES (999999, 1, "after the stall")');
+    await caughtUp(proc, fx.admin);
   }, 300_000);
 
   it('runs a second instance as a standby that never writes, and lets it take over when the first dies', async () => {

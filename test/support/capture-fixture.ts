@@ -12,6 +12,8 @@ export interface CaptureFixture {
   config: Config;
   /** The configuration as written by a person (before defaults), for a YAML file. */
   raw: Record<string, unknown>;
+  /** A new admin connection, after the server restarted. */
+  reconnect(): Promise<void>;
   drop(): Promise<void>;
 }
 
@@ -22,15 +24,17 @@ export async function captureFixture(options: {
   const s = localServices();
   const db = uniqueName('tm_cap');
   const prefix = uniqueName('tmtest');
-  const admin = await mysql.createConnection({
-    host: s.mysql.host,
-    port: s.mysql.port,
-    user: s.mysql.adminUser,
-    password: s.mysql.adminPassword,
-    database: 'mysql',
-    multipleStatements: true,
-    charset: 'utf8mb4',
-  });
+  const connect = () =>
+    mysql.createConnection({
+      host: s.mysql.host,
+      port: s.mysql.port,
+      user: s.mysql.adminUser,
+      password: s.mysql.adminPassword,
+      database: 'mysql',
+      multipleStatements: true,
+      charset: 'utf8mb4',
+    });
+  const admin = await connect();
   await admin.query(`CREATE DATABASE \`${db}\` CHARACTER SET utf8mb4`);
   await admin.query(`USE \`${db}\``);
   for (const ddl of options.tables) await admin.query(ddl);
@@ -50,15 +54,21 @@ export async function captureFixture(options: {
     http: { port: 0 },
   };
   options.configure?.(raw, db);
-  return {
+  const fixture: CaptureFixture = {
     db,
     prefix,
     admin,
     config: configSchema.parse(raw),
     raw,
+    reconnect: async () => {
+      await fixture.admin.end().catch(() => undefined);
+      fixture.admin = await connect();
+      await fixture.admin.query(`USE \`${db}\``);
+    },
     drop: async () => {
-      await admin.query(`DROP DATABASE IF EXISTS \`${db}\``);
-      await admin.end();
+      await fixture.admin.query(`DROP DATABASE IF EXISTS \`${db}\``);
+      await fixture.admin.end();
     },
   };
+  return fixture;
 }

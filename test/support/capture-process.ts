@@ -56,7 +56,12 @@ export class CaptureProcess {
       ['--import', 'tsx', cli, 'capture', '--config', this.configFile, ...extraArgs],
       {
         stdio: ['ignore', out, out],
-        env: { ...process.env, FORCE_COLOR: '0' },
+        // The heap cap the README recommends for the capture daemon: V8 otherwise grows lazily past it.
+        env: {
+          ...process.env,
+          FORCE_COLOR: '0',
+          NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --max-old-space-size=256`.trim(),
+        },
       },
     );
     const child = this.child;

@@ -18,6 +18,8 @@ export interface LocalServices {
   kafka: { brokers: string[] };
   mongodb: { uri: string };
   s3: { endpoint: string; region: string; bucket: string; accessKeyId: string; secretAccessKey: string };
+  /** State directory of the local servers (data, logs, PID files). */
+  state: string;
 }
 
 function readEnv(): Record<string, string> {
@@ -63,6 +65,7 @@ export function localServices(): LocalServices {
       accessKeyId: need('TIDEMARK_S3_ACCESS_KEY_ID'),
       secretAccessKey: need('TIDEMARK_S3_SECRET_ACCESS_KEY'),
     },
+    state: need('TIDEMARK_LOCAL_STATE'),
   };
   return cached;
 }
