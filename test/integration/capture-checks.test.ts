@@ -8,18 +8,32 @@ import { uniqueName } from '../support/local-services.js';
 
 const logger = createLogger({ level: process.env.TIDEMARK_TEST_LOG ?? 'silent' });
 
+function newCapture(config: Config, resnapshot = false): Capture {
+  const { source, kafka, capture } = config;
+  return new Capture({
+    source: source!,
+    kafka: kafka!,
+    capture,
+    logger,
+    metrics: new CaptureMetrics(),
+    resnapshot,
+  });
+}
+
+/** Runs capture until it streams, then stops it gracefully. */
+async function runUntilStreaming(capture: Capture): Promise<void> {
+  const controller = new AbortController();
+  const running = capture.run(controller.signal);
+  while (capture.lastCheckpoint?.phase !== 'streaming') await new Promise((r) => setTimeout(r, 100));
+  controller.abort();
+  await running;
+}
+
 async function runFails(
   config: Config,
   options: { resnapshot?: boolean; untilMs?: number } = {},
 ): Promise<TidemarkError> {
-  const capture = new Capture({
-    source: config.source!,
-    kafka: config.kafka!,
-    capture: config.capture,
-    logger,
-    metrics: new CaptureMetrics(),
-    resnapshot: options.resnapshot ?? false,
-  });
+  const capture = newCapture(config, options.resnapshot);
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), options.untilMs ?? 30_000);
   try {
@@ -101,19 +115,9 @@ describe('capture start-up checks', () => {
   });
 
   it('stops with a clear error offering --resnapshot when the binlog was purged past its checkpoint, and never skips', async () => {
-    const capture = new Capture({
-      source: fx.config.source!,
-      kafka: fx.config.kafka!,
-      capture: fx.config.capture,
-      logger,
-      metrics: new CaptureMetrics(),
-    });
-    const controller = new AbortController();
-    const running = capture.run(controller.signal);
-    while (capture.lastCheckpoint?.phase !== 'streaming') await new Promise((r) => setTimeout(r, 100));
-    controller.abort();
-    await running;
-    const checkpointFile = capture.lastCheckpoint.binlogFile;
+    const capture = newCapture(fx.config);
+    await runUntilStreaming(capture);
+    const checkpointFile = capture.lastCheckpoint!.binlogFile;
     await fx.admin.query('INSERT INTO messages VALUES (1, "written after the checkpoint")');
     await fx.admin.query('FLUSH BINARY LOGS');
     const [rows] = await fx.admin.query('SHOW MASTER STATUS');
@@ -136,19 +140,8 @@ describe('capture start-up checks', () => {
     expect(err.hint).toContain('nothing was skipped');
 
     // With --resnapshot it takes a new snapshot, which holds the row the purged binlog had.
-    const again = new Capture({
-      source: fx.config.source!,
-      kafka: fx.config.kafka!,
-      capture: fx.config.capture,
-      logger,
-      metrics: new CaptureMetrics(),
-      resnapshot: true,
-    });
-    const controller2 = new AbortController();
-    const running2 = again.run(controller2.signal);
-    while (again.lastCheckpoint?.phase !== 'streaming') await new Promise((r) => setTimeout(r, 100));
-    expect(again.lastCheckpoint.snapshot?.binlogFile).toBe(current);
-    controller2.abort();
-    await running2;
+    const again = newCapture(fx.config, true);
+    await runUntilStreaming(again);
+    expect(again.lastCheckpoint?.snapshot?.binlogFile).toBe(current);
   });
 });

@@ -113,15 +113,20 @@ describe('FerretDB (MongoDB protocol)', () => {
   });
 });
 
+function s3Client(): S3Client {
+  const { endpoint, region, accessKeyId, secretAccessKey } = services.s3;
+  return new S3Client({
+    endpoint,
+    region,
+    forcePathStyle: true,
+    credentials: { accessKeyId, secretAccessKey },
+  });
+}
+
 describe('MinIO (S3)', () => {
   it('stores an object with a SHA-256 checksum and returns the same bytes and checksum', async () => {
-    const { endpoint, region, bucket, accessKeyId, secretAccessKey } = services.s3;
-    const s3 = new S3Client({
-      endpoint,
-      region,
-      forcePathStyle: true,
-      credentials: { accessKeyId, secretAccessKey },
-    });
+    const { bucket } = services.s3;
+    const s3 = s3Client();
     const key = `smoke/${uniqueName('object')}.bin`;
     const body = randomBytes(64 * 1024);
     const sha256 = createHash('sha256').update(body).digest('base64');
@@ -144,13 +149,8 @@ describe('MinIO (S3)', () => {
   });
 
   it('refuses an object whose declared SHA-256 does not match its bytes', async () => {
-    const { endpoint, region, bucket, accessKeyId, secretAccessKey } = services.s3;
-    const s3 = new S3Client({
-      endpoint,
-      region,
-      forcePathStyle: true,
-      credentials: { accessKeyId, secretAccessKey },
-    });
+    const { bucket } = services.s3;
+    const s3 = s3Client();
     const wrong = createHash('sha256').update('something else').digest('base64');
     try {
       await expect(
