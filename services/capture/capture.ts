@@ -46,12 +46,18 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** Rethrows a failure recorded by a callback (a function call, so it is read at that moment). */
+function throwIfFailed(holder: { failure?: Error }): void {
+  if (holder.failure) throw holder.failure;
+}
+
 export class Capture {
   readonly captureId: string;
   private readonly selection: TableSelection;
   private readonly logger: Logger;
   private readonly shapes = new Map<string, { signature: string; shape: TableShape }>();
   private resnapshot: boolean;
+  private controlLost: Error | undefined;
   /** Last checkpoint committed, for status and health. */
   lastCheckpoint: Checkpoint | undefined;
 
@@ -126,6 +132,11 @@ export class Capture {
   /** One connected stretch: checks, leadership, checkpoint, optional snapshot, then streaming until failure or stop. */
   private async session(signal: AbortSignal): Promise<void> {
     const control = await this.connectSource();
+    // The control connection holds the leadership lock; losing it ends this session (the lock is re-taken).
+    this.controlLost = undefined;
+    control.on('error', (err: Error) => {
+      this.controlLost = err;
+    });
     let sink: KafkaSink | undefined;
     try {
       const tables = (await listTables(control)).filter((t) => this.selection.captures(t));
@@ -302,6 +313,8 @@ export class Capture {
     let written = from;
     let batchStartedAt = 0;
     let inflight: Promise<void> | undefined;
+    // A commit that fails while the stream is idle is noticed at the next item, not left unobserved.
+    const commit: { failure?: Error } = {};
 
     const flush = async (): Promise<void> => {
       const checkpoint: Checkpoint | undefined =
@@ -320,10 +333,15 @@ export class Capture {
       // One transaction in flight at a time; the next batch is built while it commits.
       await inflight;
       const stop = this.o.metrics.commitSeconds.startTimer();
-      inflight = sink.commit(checkpoint).then(() => {
-        stop();
-        if (checkpoint) this.noteCheckpoint(checkpoint);
-      });
+      inflight = sink.commit(checkpoint).then(
+        () => {
+          stop();
+          if (checkpoint) this.noteCheckpoint(checkpoint);
+        },
+        (err: unknown) => {
+          commit.failure = err instanceof Error ? err : new Error(String(err));
+        },
+      );
       if (checkpoint) written = checkpoint;
       batchStartedAt = 0;
     };
@@ -343,6 +361,13 @@ export class Capture {
             ? Math.max(0, batchStartedAt + cfg.batch.lingerMs - now)
             : Math.min(1000, cfg.checkpointIntervalMs);
         const item = await binlog.take(wait);
+        throwIfFailed(commit);
+        if (this.controlLost !== undefined) {
+          throw new TidemarkError(
+            'SOURCE_UNREACHABLE',
+            `lost the control connection that holds the leadership lock: ${this.controlLost.message}`,
+          );
+        }
         this.o.metrics.queueDepth.set(binlog.depth);
         if (item === 'closed') break;
         if (item === 'idle') {
@@ -381,15 +406,24 @@ export class Capture {
           ) {
             this.logger.info({ statement: item.statement.slice(0, 200) }, 'DDL in the binlog');
           }
-          if (sink.bufferedEvents >= cfg.batch.maxEvents || sink.bufferedBytes >= cfg.batch.maxBytes) {
+          // Commit at this boundary when the batch is full, when its first event waited lingerMs (a steady
+          // trickle must not wait for a full batch), or when the checkpoint is due (busy uncaptured tables).
+          const now = Date.now();
+          if (
+            sink.bufferedEvents >= cfg.batch.maxEvents ||
+            sink.bufferedBytes >= cfg.batch.maxBytes ||
+            (batchStartedAt > 0 && now - batchStartedAt >= cfg.batch.lingerMs) ||
+            now - lastFlushAt >= cfg.checkpointIntervalMs
+          ) {
             await flush();
-            lastFlushAt = Date.now();
+            lastFlushAt = now;
           }
         }
       }
       // Graceful stop: what was read up to the last boundary is committed with its checkpoint.
       await flush();
       await inflight;
+      throwIfFailed(commit);
     } finally {
       signal.removeEventListener('abort', abort);
       binlog.close();

@@ -134,6 +134,13 @@ const kafkaSchema = z.strictObject({
     .default('tidemark'),
   partitions: z.number().int().min(1).default(1),
   replicationFactor: z.number().int().min(1).default(1),
+  /** Retries of one Kafka request before it fails (doubling from initialRetryTimeMs); then the operation is retried from its checkpoint. */
+  retry: z
+    .strictObject({
+      retries: z.number().int().min(0).default(8),
+      initialRetryTimeMs: z.number().int().min(10).default(300),
+    })
+    .default({ retries: 8, initialRetryTimeMs: 300 }),
   /** max.message.bytes of the change topics tidemark creates: the largest single row change it can carry. */
   maxMessageBytes: z
     .number()

@@ -28,7 +28,7 @@ export function createKafka(config: KafkaConfig, logger: Logger, clientSuffix = 
           return log.debug(rest, message);
         log[level === logLevel.ERROR ? 'warn' : (LEVELS[level] ?? 'info')](rest, message);
       },
-    retry: { initialRetryTime: 300, retries: 8 },
+    retry: { initialRetryTime: config.retry.initialRetryTimeMs, retries: config.retry.retries },
   });
 }
 

@@ -143,10 +143,12 @@ describe('capture under faults', () => {
     for (const step of cleanup.splice(0).reverse()) await step().catch(() => undefined);
   });
 
-  async function setup(initialRows: number) {
+  async function setup(initialRows: number, kafkaRetries?: number) {
     const fx = await captureFixture({
       tables: [MESSAGES],
       configure: (c) => {
+        if (kafkaRetries !== undefined)
+          c.kafka = { ...(c.kafka as object), retry: { retries: kafkaRetries, initialRetryTimeMs: 100 } };
         c.capture = {
           ...(c.capture as object),
           retry: { minMs: 200, maxMs: 2000 },
@@ -299,6 +301,35 @@ describe('capture under faults', () => {
     await proc.waitForStatus('streaming', 60_000);
     await fx.admin.query('INSERT INTO messages VALUES (999999, 1, "after the stall")');
     await caughtUp(proc, fx.admin);
+  }, 300_000);
+
+  it('survives Kafka going down while only uncaptured tables change, and resumes when it returns', async () => {
+    // Few Kafka retries, so a checkpoint commit fails during the outage rather than waiting it out.
+    const { fx, proc } = await setup(10, 1);
+    await fx.admin.query('CREATE DATABASE IF NOT EXISTS tm_uncaptured');
+    await fx.admin.query(
+      'CREATE TABLE IF NOT EXISTS tm_uncaptured.noise (id INT AUTO_INCREMENT PRIMARY KEY, at DATETIME)',
+    );
+    proc.start();
+    await proc.waitForStatus('streaming', 60_000);
+    execFileSync(services, ['down', 'kafka'], { stdio: 'ignore' });
+    cleanup.push(() => Promise.resolve(execFileSync(services, ['up', 'kafka'], { stdio: 'ignore' })));
+    // The binlog moves on (other tables), so capture commits checkpoints into a dead Kafka; the failed
+    // commit must end the session (and the process must live on to retry), never go unnoticed.
+    const interrupted = 'capture interrupted, resuming from the last checkpoint: Kafka transaction failed';
+    const deadline = Date.now() + 40_000;
+    while (!proc.log().includes(interrupted) && Date.now() < deadline) {
+      await fx.admin.query('INSERT INTO tm_uncaptured.noise (at) VALUES (NOW())');
+      await sleep(250);
+    }
+    expect(proc.log()).toContain(interrupted);
+    expect(await proc.health()).toBeDefined();
+    execFileSync(services, ['up', 'kafka'], { stdio: 'ignore' });
+    await proc.waitForStatus('streaming', 90_000);
+    await fx.admin.query('INSERT INTO messages VALUES (5000001, 1, "after Kafka came back")');
+    await caughtUp(proc, fx.admin, 90_000);
+    const workload = { committed: 1 } as Workload;
+    await verify(fx, workload, 10);
   }, 300_000);
 
   it('runs a second instance as a standby that never writes, and lets it take over when the first dies', async () => {

@@ -273,6 +273,27 @@ describe('capture', () => {
     expect(new Set([old, added, renamed].map((e) => e.source.schemaVersion)).size).toBe(3);
   });
 
+  it('commits a steady trickle of small transactions after the linger time, not when a batch fills', async () => {
+    let stop = false;
+    let written = 0;
+    const trickle = (async () => {
+      while (!stop) {
+        await fx.admin.query(`INSERT INTO all_types (id) VALUES (${1000 + written})`);
+        written++;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    try {
+      // Well before the trickle ends (and far from a full batch), its first rows are readable.
+      await collector.waitFor((e) => of(e, 'all_types').some((m) => m.key === '["1000"]'), 5_000);
+      expect(stop).toBe(false);
+    } finally {
+      stop = true;
+      await trickle;
+    }
+    expect(written).toBeLessThan(fx.config.capture.batch.maxEvents);
+  });
+
   it('decodes a table for a person with tidemark tail, and names the tables it has when asked for another', async () => {
     const lines: string[] = [];
     const run = (table: string, json: boolean) =>

@@ -185,14 +185,7 @@ async function main(): Promise<void> {
     multipleStatements: true,
   });
   const kafka = createKafka(
-    {
-      brokers: s.kafka.brokers,
-      clientId: 'tidemark-bench',
-      topicPrefix: 'x',
-      partitions: 1,
-      replicationFactor: 1,
-      maxMessageBytes: 16 << 20,
-    },
+    configSchema.parse({ kafka: { brokers: s.kafka.brokers, clientId: 'tidemark-bench' } }).kafka!,
     logger,
   );
   const kafkaAdmin = kafka.admin();
