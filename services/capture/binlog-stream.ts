@@ -94,6 +94,9 @@ export class BinlogStream {
   /** Wall-clock time of the last event or heartbeat from the server, to tell a silent stall. */
   lastEventAt = Date.now();
   private readonly primaryKeys = new Map<number, number[]>();
+  /** Between a transaction's start and its end; boundaries are only taken outside. */
+  private inTransaction = false;
+  private rejectStart: ((err: Error) => void) | undefined;
 
   constructor(private readonly options: BinlogStreamOptions) {
     this.logger = options.logger;
@@ -104,6 +107,8 @@ export class BinlogStream {
       user: options.user,
       password: options.password,
       dateStrings: true,
+      // TIMESTAMP values are formatted in UTC whatever the process time zone, as in the snapshot.
+      timezone: 'Z',
       charset: 'utf8mb4',
     });
     // Geometry as its stored bytes (SRID + WKB), not decoded points (patches/@vlasky+zongji+0.9.0.patch).
@@ -116,9 +121,11 @@ export class BinlogStream {
   async start(): Promise<void> {
     const heartbeatNs = BigInt(Math.round((this.options.heartbeatSeconds ?? 5) * 1e9));
     await new Promise<void>((resolve, reject) => {
+      this.rejectStart = reject;
       const onError = (err: Error) => reject(translateError(err, this.options));
       this.zongji.once('ready', () => {
         this.zongji.off('error', onError);
+        this.rejectStart = undefined;
         resolve();
       });
       this.zongji.once('error', onError);
@@ -149,6 +156,7 @@ export class BinlogStream {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.rejectStart?.(new TidemarkError('INTERNAL', 'the binlog stream was closed while it was starting'));
     this.zongji.removeAllListeners('binlog');
     this.zongji.on('error', () => undefined);
     this.zongji.stop();
@@ -179,6 +187,9 @@ export class BinlogStream {
   }
 
   private onEvent(event: AnyBinlogEvent): void {
+    // After a failure the client may go on (e.g. skipping rows it could not decode); nothing it sends
+    // then may reach a checkpoint, so the stream takes no more events.
+    if (this.failure || this.closed) return;
     this.lastEventAt = Date.now();
     const name = event.getEventName();
     const binlogFile = this.zongji.options.filename ?? this.options.binlogFile;
@@ -222,15 +233,29 @@ export class BinlogStream {
         if (map.primaryKey) this.primaryKeys.set(map.tableId, map.primaryKey);
         return;
       }
+      case 'mariadbgtid': {
+        // MariaDB replaces BEGIN by a GTID event; a standalone group (DDL) has no commit of its own.
+        this.inTransaction = !(event as unknown as { standalone: boolean }).standalone;
+        return;
+      }
       case 'xid': {
         const xid = event as XidEvent;
+        this.inTransaction = false;
         this.push(this.boundary(binlogFile, xid.nextPosition, xid.timestamp, xid.gtid));
         return;
       }
       case 'query': {
         const query = event as QueryEvent;
         const sql = query.query.trim();
-        if (/^(BEGIN|XA START)/i.test(sql)) return;
+        if (/^(BEGIN|XA START)\b/i.test(sql)) {
+          this.inTransaction = true;
+          return;
+        }
+        // Inside a transaction only its end is a place to resume from (not SAVEPOINT, XA END, …).
+        const ends =
+          /^(COMMIT|ROLLBACK|XA COMMIT|XA ROLLBACK)\b/i.test(sql) && !/^ROLLBACK\s+TO\b/i.test(sql);
+        if (this.inTransaction && !ends) return;
+        this.inTransaction = false;
         this.push({
           ...this.boundary(binlogFile, query.nextPosition, query.timestamp, query.gtid),
           statement: sql,
@@ -258,6 +283,8 @@ export class BinlogStream {
   async take(timeoutMs: number): Promise<BinlogItem | 'idle' | 'closed'> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
+      // A failure wins over queued items: they are read again after the restart from the checkpoint.
+      if (this.failure) throw this.failure;
       const item = this.queue.shift();
       if (item !== undefined) {
         if (this.paused && this.queue.length <= this.highWater / 2) {
@@ -266,7 +293,6 @@ export class BinlogStream {
         }
         return item;
       }
-      if (this.failure) throw this.failure;
       if (this.closed) return 'closed';
       const wait = deadline - Date.now();
       if (wait <= 0) return 'idle';

@@ -34,15 +34,23 @@ export interface CaptureOptions {
 }
 
 /** Errors a restart cannot fix: the operator has to act. */
-const FATAL = new Set(['SOURCE_MISCONFIGURED', 'CONFIG_INVALID', 'CONFIG_NOT_FOUND', 'KAFKA_REJECTED']);
+const FATAL = new Set([
+  'SOURCE_MISCONFIGURED',
+  'CONFIG_INVALID',
+  'CONFIG_NOT_FOUND',
+  'KAFKA_REJECTED',
+  'UNSUPPORTED_TYPE',
+]);
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => {
+    const done = () => {
       clearTimeout(timer);
+      signal.removeEventListener('abort', done);
       resolve();
-    });
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
   });
 }
 
@@ -138,6 +146,7 @@ export class Capture {
       this.controlLost = err;
     });
     let sink: KafkaSink | undefined;
+    let keepAlive: NodeJS.Timeout | undefined;
     try {
       const tables = (await listTables(control)).filter((t) => this.selection.captures(t));
       // A user without SELECT does not even see a table, so tables named literally are checked as well.
@@ -160,6 +169,8 @@ export class Capture {
         );
       }
       if (!(await this.becomeLeader(control, signal))) return;
+      // An idle connection is closed by the server after wait_timeout, and the lock with it.
+      keepAlive = setInterval(() => void control.query('SELECT 1').catch(() => undefined), 60_000);
 
       sink = new KafkaSink({ kafka: this.o.kafka, captureId: this.captureId, logger: this.logger });
       await sink.connect();
@@ -180,6 +191,10 @@ export class Capture {
             binlogOffset: checkpoint.binlogOffset,
           },
           shapeFor: (schema) => this.shapeOf(schema),
+          // Once progress is committed, a retry must resume this snapshot's stream position, not start afresh.
+          onCommitted: () => {
+            this.resnapshot = false;
+          },
           sink,
           maxEvents: this.o.capture.batch.maxEvents,
           maxBytes: this.o.capture.batch.maxBytes,
@@ -192,6 +207,7 @@ export class Capture {
       this.noteCheckpoint(checkpoint);
       await this.stream(checkpoint, info, sink, signal);
     } finally {
+      clearInterval(keepAlive);
       await sink?.close();
       await control.end().catch(() => undefined);
     }
@@ -309,6 +325,10 @@ export class Capture {
     });
     const abort = () => binlog.close();
     signal.addEventListener('abort', abort);
+    if (signal.aborted) {
+      signal.removeEventListener('abort', abort);
+      return;
+    }
     let boundary: BoundaryItem | undefined;
     let written = from;
     let batchStartedAt = 0;
@@ -330,8 +350,10 @@ export class Capture {
             }
           : undefined;
       if (sink.bufferedEvents === 0 && checkpoint === undefined) return;
-      // One transaction in flight at a time; the next batch is built while it commits.
+      // One transaction in flight at a time; the next batch is built while it commits. A failed one ends the
+      // session before anything later (with a later checkpoint) can be committed.
       await inflight;
+      throwIfFailed(commit);
       const stop = this.o.metrics.commitSeconds.startTimer();
       inflight = sink.commit(checkpoint).then(
         () => {

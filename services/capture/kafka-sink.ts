@@ -2,7 +2,9 @@
 // the last checkpoint back at start. One transactional id per captured source fences any older instance.
 
 import { randomUUID } from 'node:crypto';
-import kafkajs, { Partitioners, type Admin, type Kafka, type Message, type Producer } from 'kafkajs';
+import kafkajs, { type Admin, type Kafka } from 'kafkajs';
+import { ProducerClient } from './producer-client.js';
+import type { PackedBatch, PlainMessage } from './producer-protocol.js';
 import {
   avroType,
   changeTopic,
@@ -114,39 +116,7 @@ async function topicMessageLimits(admin: Admin, topics: string[]): Promise<Map<s
   );
 }
 
-function messageBytes(m: Message): number {
-  let n = 64 + (m.key?.length ?? 0) + ((m.value as Buffer | null)?.length ?? 0);
-  for (const [k, v] of Object.entries(m.headers ?? {})) n += k.length + String(v).length;
-  return n;
-}
-
-/** Splits topic messages into groups of about `limit` bytes, keeping the order within each topic. */
-export function chunkMessages(
-  topicMessages: { topic: string; messages: Message[] }[],
-  limit: number,
-): { topic: string; messages: Message[] }[][] {
-  const chunks: { topic: string; messages: Message[] }[][] = [];
-  let current: { topic: string; messages: Message[] }[] = [];
-  let bytes = 0;
-  for (const { topic, messages } of topicMessages) {
-    let slice: Message[] = [];
-    current.push({ topic, messages: slice });
-    for (const m of messages) {
-      const size = messageBytes(m);
-      if (bytes > 0 && bytes + size > limit) {
-        chunks.push(current);
-        slice = [];
-        current = [{ topic, messages: slice }];
-        bytes = 0;
-      }
-      slice.push(m);
-      bytes += size;
-    }
-  }
-  const last = current.filter((t) => t.messages.length > 0);
-  if (last.length > 0) chunks.push(last);
-  return chunks.map((c) => c.filter((t) => t.messages.length > 0));
-}
+export { chunkMessages } from './producer-protocol.js';
 
 export const HEADER_SCHEMA = 'tidemark.schema';
 const HEADER_RECORD = 'tidemark.record';
@@ -157,29 +127,104 @@ export interface KafkaSinkOptions {
   logger: Logger;
 }
 
+/** Records of the next transaction, packed into one buffer that moves to the producer thread at commit. */
+class BatchBuilder {
+  private data = new ArrayBuffer(1 << 20);
+  private bytes = Buffer.from(this.data);
+  private used = 0;
+  private index: number[] = [];
+  private readonly topics: string[] = [];
+  private readonly topicIndex = new Map<string, number>();
+  private readonly headers: string[] = [];
+  private readonly headerIndex = new Map<string, number>();
+  count = 0;
+
+  add(topic: string, key: string, value: Buffer, header: string): void {
+    const keyLength = Buffer.byteLength(key);
+    this.reserve(keyLength + value.length);
+    const keyStart = this.used;
+    this.bytes.write(key, keyStart, 'utf8');
+    const valueStart = keyStart + keyLength;
+    value.copy(this.bytes, valueStart);
+    this.used = valueStart + value.length;
+    this.index.push(
+      this.indexOf(this.topics, this.topicIndex, topic),
+      keyStart,
+      keyLength,
+      valueStart,
+      value.length,
+      this.indexOf(this.headers, this.headerIndex, header),
+    );
+    this.count++;
+  }
+
+  get size(): number {
+    return this.used;
+  }
+
+  /** Hands the packed records over and starts empty. */
+  take(before: PackedBatch['before'], after: PackedBatch['after']): PackedBatch {
+    const batch: PackedBatch = {
+      data: this.data,
+      index: Int32Array.from(this.index),
+      topics: [...this.topics],
+      headerValues: [...this.headers],
+      before,
+      after,
+    };
+    this.data = new ArrayBuffer(Math.max(1 << 20, this.used));
+    this.bytes = Buffer.from(this.data);
+    this.used = 0;
+    this.index = [];
+    this.topics.length = 0;
+    this.topicIndex.clear();
+    this.headers.length = 0;
+    this.headerIndex.clear();
+    this.count = 0;
+    return batch;
+  }
+
+  private indexOf(list: string[], map: Map<string, number>, value: string): number {
+    let i = map.get(value);
+    if (i === undefined) {
+      i = list.push(value) - 1;
+      map.set(value, i);
+    }
+    return i;
+  }
+
+  private reserve(n: number): void {
+    if (this.used + n <= this.data.byteLength) return;
+    const grown = new ArrayBuffer(Math.max(this.data.byteLength * 2, this.used + n));
+    const bytes = Buffer.from(grown);
+    this.bytes.copy(bytes, 0, 0, this.used);
+    this.data = grown;
+    this.bytes = bytes;
+  }
+}
+
 export class KafkaSink {
   private readonly kafkaClient: Kafka;
-  private readonly producer: Producer;
+  private readonly producer: ProducerClient;
   private readonly admin: Admin;
   private readonly logger: Logger;
   private readonly knownTopics = new Set<string>();
   /** Smallest max.message.bytes of the change topics written: one partition's batch must stay under it. */
   private batchLimit = Number.MAX_SAFE_INTEGER;
   private readonly publishedSchemas = new Set<string>();
-  private pending = new Map<string, Message[]>();
-  private pendingSchemas: Message[] = [];
-  private pendingCount = 0;
-  private pendingBytes = 0;
+  private batch = new BatchBuilder();
+  private pendingSchemas: PlainMessage[] = [];
 
   constructor(private readonly options: KafkaSinkOptions) {
     this.logger = options.logger;
     this.kafkaClient = createKafka(options.kafka, options.logger, `-capture-${options.captureId}`);
-    this.producer = this.kafkaClient.producer({
+    // The transactional producer runs on its own thread, beside binlog decoding and Avro encoding.
+    this.producer = new ProducerClient({
+      kafka: options.kafka,
+      clientId: `${options.kafka.clientId}-capture-${options.captureId}`,
       transactionalId: `tidemark-capture-${options.captureId}`,
-      idempotent: true,
-      maxInFlightRequests: 1,
-      createPartitioner: Partitioners.DefaultPartitioner,
-      transactionTimeout: 60_000,
+      headerName: HEADER_SCHEMA,
+      logger: options.logger,
     });
     this.admin = this.kafkaClient.admin();
   }
@@ -221,7 +266,7 @@ export class KafkaSink {
   }
 
   async close(): Promise<void> {
-    await this.producer.disconnect().catch(() => undefined);
+    await this.producer.close().catch(() => undefined);
     await this.admin.disconnect().catch(() => undefined);
   }
 
@@ -263,7 +308,7 @@ export class KafkaSink {
       });
     }
     const value = codec.encode(event);
-    if (value.length + event.key.length + 200 > this.batchLimit) {
+    if (value.length + Buffer.byteLength(event.key) + 200 > this.batchLimit) {
       throw new TidemarkError(
         'KAFKA_REJECTED',
         `a change of ${event.source.db}.${event.source.table} at key ${event.key} is ${value.length} bytes, more than its Kafka topic accepts (max.message.bytes ${this.batchLimit})`,
@@ -272,34 +317,15 @@ export class KafkaSink {
         },
       );
     }
-    let messages = this.pending.get(topic);
-    if (!messages) {
-      messages = [];
-      this.pending.set(topic, messages);
-    }
-    messages.push({ key: event.key, value, headers: this.headersFor(codec.version) });
-    this.pendingCount++;
-    this.pendingBytes += value.length + event.key.length;
+    this.batch.add(topic, event.key, value, codec.version);
   }
-
-  /** One shared, pre-encoded header object per schema version: encoding it per record is costly. */
-  private headersFor(version: string): Message['headers'] {
-    let headers = this.headerCache.get(version);
-    if (!headers) {
-      headers = { [HEADER_SCHEMA]: Buffer.from(version) };
-      this.headerCache.set(version, headers);
-    }
-    return headers;
-  }
-
-  private readonly headerCache = new Map<string, Message['headers']>();
 
   get bufferedEvents(): number {
-    return this.pendingCount;
+    return this.batch.count;
   }
 
   get bufferedBytes(): number {
-    return this.pendingBytes;
+    return this.batch.size;
   }
 
   /**
@@ -307,38 +333,30 @@ export class KafkaSink {
    * read_committed consumers or none of it does. Resolves once the brokers acknowledged the commit.
    */
   async commit(checkpoint: Checkpoint | undefined): Promise<void> {
-    if (this.pendingCount === 0 && checkpoint === undefined && this.pendingSchemas.length === 0) return;
+    if (this.batch.count === 0 && checkpoint === undefined && this.pendingSchemas.length === 0) return;
     // Take the buffers now, so the next batch can be built while this transaction is in flight.
-    const topicMessages = [...this.pending].map(([topic, messages]) => ({ topic, messages }));
     const schemas = this.pendingSchemas;
-    if (schemas.length > 0) topicMessages.unshift({ topic: schemasTopic(this.prefix), messages: schemas });
-    if (checkpoint) {
-      topicMessages.push({
-        topic: checkpointsTopic(this.prefix),
-        messages: [
-          {
-            key: checkpoint.captureId,
-            value: encodeCheckpoint(checkpoint),
-            headers: { [HEADER_RECORD]: 'checkpoint' },
-          },
-        ],
-      });
-    }
-    this.pending = new Map();
     this.pendingSchemas = [];
-    this.pendingCount = 0;
-    this.pendingBytes = 0;
-    const transaction = await this.producer.transaction();
+    const after = checkpoint
+      ? [
+          {
+            topic: checkpointsTopic(this.prefix),
+            messages: [
+              {
+                key: checkpoint.captureId,
+                value: encodeCheckpoint(checkpoint),
+                headers: { [HEADER_RECORD]: 'checkpoint' },
+              },
+            ],
+          },
+        ]
+      : [];
+    const before = schemas.length > 0 ? [{ topic: schemasTopic(this.prefix), messages: schemas }] : [];
     try {
-      // Sent in chunks that each stay under the topics' batch limit, all inside the same transaction.
-      for (const chunk of chunkMessages(topicMessages, sendChunkBytes(this.batchLimit))) {
-        await transaction.sendBatch({ topicMessages: chunk });
-      }
-      await transaction.commit();
+      await this.producer.commit(this.batch.take(before, after), sendChunkBytes(this.batchLimit));
     } catch (err) {
-      await transaction.abort().catch(() => undefined);
       // Schemas of an aborted transaction were never published.
-      for (const m of schemas) this.publishedSchemas.delete(String(m.headers?.[HEADER_SCHEMA]));
+      for (const m of schemas) this.publishedSchemas.delete(m.headers[HEADER_SCHEMA] as string);
       throw new TidemarkError('KAFKA_UNREACHABLE', `Kafka transaction failed: ${(err as Error).message}`, {
         cause: err,
       });
@@ -347,11 +365,9 @@ export class KafkaSink {
 
   /** Drops what is buffered (after a failure, capture restarts from its last checkpoint). */
   discard(): void {
-    this.pending = new Map();
-    for (const m of this.pendingSchemas) this.publishedSchemas.delete(String(m.headers?.[HEADER_SCHEMA]));
+    this.batch = new BatchBuilder();
+    for (const m of this.pendingSchemas) this.publishedSchemas.delete(m.headers[HEADER_SCHEMA] as string);
     this.pendingSchemas = [];
-    this.pendingCount = 0;
-    this.pendingBytes = 0;
   }
 
   /**
@@ -363,12 +379,11 @@ export class KafkaSink {
     const topic = checkpointsTopic(this.prefix);
     const nonce = randomUUID();
     const probeKey = `probe:${this.options.captureId}`;
-    const transaction = await this.producer.transaction();
-    await transaction.send({
+    const probe = {
       topic,
       messages: [{ key: probeKey, value: nonce, headers: { [HEADER_RECORD]: 'probe' } }],
-    });
-    await transaction.commit();
+    };
+    await this.producer.commit(new BatchBuilder().take([], [probe]), sendChunkBytes(this.batchLimit));
 
     const consumer = this.kafkaClient.consumer({
       groupId: `tidemark-capture-${this.options.captureId}-checkpoint-reader`,

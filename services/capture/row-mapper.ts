@@ -51,8 +51,10 @@ export function normalizer(c: ColumnDef): Normalize {
     case 'tinyint':
     case 'smallint':
     case 'mediumint':
-    case 'year':
       return nullable((v) => Number(v));
+    case 'year':
+      // The binlog client reports YEAR 0000 as 1900, which no YEAR column can hold.
+      return nullable((v) => (Number(v) === 1900 ? 0 : Number(v)));
     case 'int':
       return nullable(c.unsigned ? (v) => toBigint(v) : (v) => Number(v));
     case 'bigint':

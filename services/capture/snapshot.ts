@@ -102,6 +102,8 @@ export interface SnapshotOptions {
   /** Where streaming continues afterwards: an earlier interrupted snapshot's position, or this one's. */
   streamFrom: BinlogPoint | undefined;
   shapeFor: (schema: TableSchema) => TableShape;
+  /** Called after the first batch of the snapshot is committed (its progress is now in the checkpoint). */
+  onCommitted?: () => void;
   sink: KafkaSink;
   maxEvents: number;
   maxBytes: number;
@@ -132,15 +134,15 @@ export async function takeSnapshot(o: SnapshotOptions): Promise<Checkpoint> {
     });
     o.logger.info({ at, streamFrom, tables: names }, 'snapshot: consistent read opened');
     const file = binlogSequence(at.binlogFile);
-    let row = 0;
+    let total = 0;
     for (const table of o.tables) {
       const schema = await readTableSchema(conn, table);
       const shape = o.shapeFor(schema);
       const labels = { table: tableName(table), op: 'r' };
-      const stream = raw
-        .query(`SELECT * FROM \`${table.db.replace(/`/g, '``')}\`.\`${table.table.replace(/`/g, '``')}\``)
-        .stream({ highWaterMark: 1000 });
-      let tableRows = 0;
+      const stream = raw.query(snapshotSelect(schema)).stream({ highWaterMark: 1000 });
+      // Rows are numbered per table in primary-key order, so a retried snapshot at the same binlog
+      // position gives every row the same position again.
+      let row = 0;
       for await (const raw of stream as AsyncIterable<Record<string, unknown>>) {
         if (o.signal.aborted) {
           stream.destroy();
@@ -168,17 +170,17 @@ export async function takeSnapshot(o: SnapshotOptions): Promise<Checkpoint> {
         o.sink.add(shape.codec, event);
         o.metrics.events.inc(labels);
         row++;
-        tableRows++;
         if (o.sink.bufferedEvents >= o.maxEvents || o.sink.bufferedBytes >= o.maxBytes) {
           await commitTimed(o, progress(false));
         }
       }
-      o.logger.info({ table: tableName(table), rows: tableRows }, 'snapshot: table done');
+      total += row;
+      o.logger.info({ table: tableName(table), rows: row }, 'snapshot: table done');
     }
     const done = progress(true);
     await commitTimed(o, done);
     await conn.query('COMMIT');
-    o.logger.info({ rows: row, seconds: (Date.now() - startedMs) / 1000 }, 'snapshot: completed');
+    o.logger.info({ rows: total, seconds: (Date.now() - startedMs) / 1000 }, 'snapshot: completed');
     return done;
   } finally {
     await conn.end().catch(() => undefined);
@@ -189,4 +191,19 @@ async function commitTimed(o: SnapshotOptions, checkpoint: Checkpoint): Promise<
   const stop = o.metrics.commitSeconds.startTimer();
   await o.sink.commit(checkpoint);
   stop();
+  o.onCommitted?.();
+}
+
+const quote = (name: string) => `\`${name.replace(/`/g, '``')}\``;
+
+/**
+ * The snapshot query of a table: FLOAT read as DOUBLE (the text protocol rounds FLOAT to six digits; the
+ * binlog has the exact value), rows in primary-key order.
+ */
+export function snapshotSelect(schema: TableSchema): string {
+  const columns = schema.columns.map((c) =>
+    c.type === 'float' ? `CAST(${quote(c.name)} AS DOUBLE) AS ${quote(c.name)}` : quote(c.name),
+  );
+  const order = schema.primaryKey.length > 0 ? ` ORDER BY ${schema.primaryKey.map(quote).join(', ')}` : '';
+  return `SELECT ${columns.join(', ')} FROM ${quote(schema.db)}.${quote(schema.table)}${order}`;
 }

@@ -8,6 +8,7 @@ export type ErrorCode =
   | 'SOURCE_UNREACHABLE'
   | 'KAFKA_UNREACHABLE'
   | 'KAFKA_REJECTED'
+  | 'UNSUPPORTED_TYPE'
   | 'INTERNAL';
 
 export class TidemarkError extends Error {

@@ -132,7 +132,7 @@ export function parseColumnType(name: string, columnType: string): ColumnDef {
   const base = rawBase === undefined ? undefined : (ALIASES[rawBase] ?? rawBase);
   if (!match || base === undefined || !KNOWN.has(base)) {
     throw new TidemarkError(
-      'INTERNAL',
+      'UNSUPPORTED_TYPE',
       `column ${name} has the type "${columnType}", which tidemark cannot capture`,
       {
         hint: 'exclude the column with source.columns.<db.table>.exclude, or report the type',

@@ -21,7 +21,7 @@ const ALL_TYPES = `CREATE TABLE all_types (
   iu INT UNSIGNED, bi BIGINT, d DECIMAL(30,10), d2 DECIMAL(5,2), f FLOAT, db DOUBLE, bt BIT(10), bt64 BIT(64),
   dt DATE, tm TIME(3), dtm DATETIME(6), dtm0 DATETIME, ts TIMESTAMP(6) NULL, y YEAR, c CHAR(5), vc VARCHAR(100),
   tx TEXT, lat VARCHAR(20) CHARACTER SET latin1, gbk VARCHAR(20) CHARACTER SET gbk, bn BINARY(4), vb VARBINARY(10),
-  bl BLOB, js JSON, e ENUM('a','in-progress',''), st SET('x','y','z'), g GEOMETRY, pt POINT
+  bl BLOB, js JSON, e ENUM('a','in-progress',''), st SET('x','y','z'), g GEOMETRY, pt POINT, f7 FLOAT, y0 YEAR
 ) CHARSET utf8mb4`;
 
 const extremeRow = (
@@ -31,7 +31,7 @@ const extremeRow = (
   b'1111111111111111111111111111111111111111111111111111111111111111', '2024-02-29', '-838:59:58.123',
   '2024-03-01 10:03:11.123456', '0000-00-00 00:00:00', '2024-03-01 10:03:11.654321', 2024, 'ab', '你好 👋 𝄞',
   REPEAT('x', 3), 'café', '中文', x'00ff', x'0001', x'deadbeef', '{"a": [1, 2.50, "z"], "b": null}', 'in-progress', 'x,z',
-  ST_GeomFromText('LINESTRING(0 0,1 1)'), ST_GeomFromText('POINT(1 2)', 4326))`;
+  ST_GeomFromText('LINESTRING(0 0,1 1)'), ST_GeomFromText('POINT(1 2)', 4326), 1234567, 0)`;
 
 const EXPECTED_EXTREMES = {
   id: '18446744073709551615',
@@ -69,6 +69,9 @@ const EXPECTED_EXTREMES = {
   // Standard WKB (little-endian), without MySQL's SRID prefix.
   g: Buffer.from('010200000002000000' + '0'.repeat(32) + '000000000000f03f000000000000f03f', 'hex'),
   pt: Buffer.from('0101000000000000000000f03f0000000000000040', 'hex'),
+  // Seven significant digits: SQL's text protocol would round a FLOAT to six.
+  f7: 1234567,
+  y0: 0,
 };
 
 /** Waits for a condition while the capture keeps running; a capture that fails fails the wait. */
@@ -162,7 +165,18 @@ describe('capture', () => {
       expect(e.pos.offset).toBe(binlogOffset);
       expect(e.tx).toBe(`snapshot:${binlogFile}:${binlogOffset}`);
     }
-    expect(new Set(snapshot.map((e) => e.pos.row)).size).toBe(5);
+    // Numbered per table in primary-key order, so a retried snapshot at the same position repeats them.
+    const numbering = (table: string) =>
+      snapshot.filter((e) => e.source.table === table).map((e) => [e.pos.row, e.key]);
+    expect(numbering('messages')).toEqual([
+      [0, '["1"]'],
+      [1, '["2"]'],
+      [2, '["3"]'],
+    ]);
+    expect(numbering('users')).toEqual([
+      [0, '[1]'],
+      [1, '[2]'],
+    ]);
     const bodies = of(events, 'messages').map((e) => e.after?.body);
     expect(bodies).toEqual(expect.arrayContaining(['before the snapshot 1', 'before the snapshot 2', '雪']));
     expect(
