@@ -345,6 +345,17 @@ describe('capture under faults', () => {
     workload.start(200);
     await sleep(2000);
     expect((await standby.health())?.status).toBe('standby');
+    // The active instance reports what it does in Prometheus form; the standby says it is one.
+    const metrics = await (await fetch(`http://127.0.0.1:${proc.port}/metrics`)).text();
+    const table = `${fx.db}.messages`;
+    expect(metrics).toMatch(new RegExp(`tidemark_capture_events_total\\{table="${table}",op="c"\\} [1-9]`));
+    expect(metrics).toMatch(/tidemark_capture_state\{state="streaming"\} 1/);
+    expect(metrics).toMatch(/tidemark_capture_checkpoint_binlog_offset [1-9]/);
+    expect(metrics).toContain('tidemark_capture_kafka_commit_seconds_bucket');
+    expect(metrics).toContain('tidemark_capture_lag_seconds');
+    expect(metrics).toContain('tidemark_capture_queue_depth');
+    const standbyMetrics = await (await fetch(`http://127.0.0.1:${standby.port}/metrics`)).text();
+    expect(standbyMetrics).toMatch(/tidemark_capture_state\{state="standby"\} 1/);
     await proc.kill9();
     await standby.waitForStatus('streaming', 60_000);
     await sleep(1500);
