@@ -280,19 +280,30 @@ export class Capture {
     return shape;
   }
 
+  /**
+   * The shape of a rows event's table. The binlog client builds a new column list for every table map
+   * (one per transaction), so shapes are also found by a cheap signature of the columns and key.
+   */
   private shapeFromBinlog(item: RowsItem): TableShape {
-    const cached = this.binlogShapes.get(item.columns);
-    if (cached) return cached;
-    const columns = item.columns.map((c: ColumnSchema) => parseColumnType(c.COLUMN_NAME, c.COLUMN_TYPE));
-    const primaryKey = (item.primaryKey ?? [])
-      .map((i) => columns[i]?.name)
-      .filter((n): n is string => n !== undefined);
-    const shape = this.shapeOf({ db: item.db, table: item.table, columns, primaryKey });
+    const byList = this.binlogShapes.get(item.columns);
+    if (byList) return byList;
+    let signature = `${item.db}.${item.table}|${item.primaryKey?.join(',') ?? ''}`;
+    for (const c of item.columns) signature += `|${c.COLUMN_NAME} ${c.COLUMN_TYPE}`;
+    let shape = this.shapesBySignature.get(signature);
+    if (!shape) {
+      const columns = item.columns.map((c: ColumnSchema) => parseColumnType(c.COLUMN_NAME, c.COLUMN_TYPE));
+      const primaryKey = (item.primaryKey ?? [])
+        .map((i) => columns[i]?.name)
+        .filter((n): n is string => n !== undefined);
+      shape = this.shapeOf({ db: item.db, table: item.table, columns, primaryKey });
+      this.shapesBySignature.set(signature, shape);
+    }
     this.binlogShapes.set(item.columns, shape);
     return shape;
   }
 
   private readonly binlogShapes = new WeakMap<readonly ColumnSchema[], TableShape>();
+  private readonly shapesBySignature = new Map<string, TableShape>();
 
   private noteCheckpoint(c: Checkpoint): void {
     this.lastCheckpoint = c;
