@@ -13,7 +13,7 @@ import ZongJi, {
   type WriteRowsEvent,
   type XidEvent,
 } from '@vlasky/zongji';
-import { binlogSequence, TidemarkError, type Logger } from '../core/index.js';
+import { binlogSequence, TidemarkError } from '../core/index.js';
 
 export interface RowsItem {
   kind: 'rows';
@@ -65,7 +65,6 @@ export interface BinlogStreamOptions {
   highWater?: number;
   /** Seconds between server heartbeats while the binlog is idle. */
   heartbeatSeconds?: number;
-  logger: Logger;
 }
 
 const EVENTS = [
@@ -90,7 +89,6 @@ export class BinlogStream {
   private failure: Error | undefined;
   private closed = false;
   private wake: (() => void) | undefined;
-  private readonly logger: Logger;
   /** Wall-clock time of the last event or heartbeat from the server, to tell a silent stall. */
   lastEventAt = Date.now();
   private readonly primaryKeys = new Map<number, number[]>();
@@ -99,7 +97,6 @@ export class BinlogStream {
   private rejectStart: ((err: Error) => void) | undefined;
 
   constructor(private readonly options: BinlogStreamOptions) {
-    this.logger = options.logger;
     this.highWater = options.highWater ?? 64;
     this.zongji = new ZongJi({
       host: options.host,

@@ -21,7 +21,7 @@ import { buildShape, type TableShape } from './row-mapper.js';
 import { takeSnapshot } from './snapshot.js';
 import { checkSource, type SourceInfo } from './source-checks.js';
 import { listTables } from './source-schema.js';
-import { TableSelection, tableName, type TableId } from './table-selection.js';
+import { TableSelection, tableName } from './table-selection.js';
 
 export interface CaptureOptions {
   source: SourceConfig;
@@ -332,7 +332,6 @@ export class Capture {
       databases: this.selection.databases(),
       highWater: cfg.queueHighWater,
       heartbeatSeconds: cfg.heartbeatSeconds,
-      logger: this.logger,
     });
     const abort = () => binlog.close();
     signal.addEventListener('abort', abort);
@@ -497,5 +496,3 @@ export class Capture {
     this.o.metrics.events.inc(labels, item.rows.length);
   }
 }
-
-export type { TableId };

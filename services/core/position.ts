@@ -28,18 +28,6 @@ export function comparePositions(a: Position, b: Position): number {
   return a.file - b.file || a.offset - b.offset || a.row - b.row;
 }
 
-export function positionsEqual(a: Position, b: Position): boolean {
-  return comparePositions(a, b) === 0;
-}
-
-export function isAfter(a: Position, b: Position): boolean {
-  return comparePositions(a, b) > 0;
-}
-
-export function maxPosition(a: Position, b: Position): Position {
-  return comparePositions(a, b) >= 0 ? a : b;
-}
-
 function checkPart(name: string, value: number, digits: number): void {
   if (!Number.isSafeInteger(value) || value < 0 || value >= 10 ** digits) {
     throw new TidemarkError(
