@@ -160,6 +160,14 @@ export class BinlogStream {
     this.wake?.();
   }
 
+  /** Makes a waiting take() return 'idle' now (e.g. a commit finished and a due flush can go). */
+  nudge(): void {
+    this.nudged = true;
+    this.wake?.();
+  }
+
+  private nudged = false;
+
   get depth(): number {
     return this.queue.length;
   }
@@ -291,6 +299,10 @@ export class BinlogStream {
         return item;
       }
       if (this.closed) return 'closed';
+      if (this.nudged) {
+        this.nudged = false;
+        return 'idle';
+      }
       const wait = deadline - Date.now();
       if (wait <= 0) return 'idle';
       await new Promise<void>((resolve) => {

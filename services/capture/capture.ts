@@ -344,7 +344,7 @@ export class Capture {
     let batchStartedAt = 0;
     let inflight: Promise<void> | undefined;
     // A commit that fails while the stream is idle is noticed at the next item, not left unobserved.
-    const commit: { failure?: Error } = {};
+    const commit: { failure?: Error; running: boolean } = { running: false };
 
     const flush = async (): Promise<void> => {
       const checkpoint: Checkpoint | undefined =
@@ -365,13 +365,18 @@ export class Capture {
       await inflight;
       throwIfFailed(commit);
       const stop = this.o.metrics.commitSeconds.startTimer();
+      commit.running = true;
       inflight = sink.commit(checkpoint).then(
         () => {
+          commit.running = false;
           stop();
           if (checkpoint) this.noteCheckpoint(checkpoint);
+          binlog.nudge();
         },
         (err: unknown) => {
+          commit.running = false;
           commit.failure = err instanceof Error ? err : new Error(String(err));
+          binlog.nudge();
         },
       );
       if (checkpoint) written = checkpoint;
@@ -388,8 +393,9 @@ export class Capture {
       let lastFlushAt = Date.now();
       for (;;) {
         const now = Date.now();
+        // While a transaction is in flight, items are taken as they come; its completion nudges the stream.
         const wait =
-          batchStartedAt > 0
+          batchStartedAt > 0 && !commit.running
             ? Math.max(0, batchStartedAt + cfg.batch.lingerMs - now)
             : Math.min(1000, cfg.checkpointIntervalMs);
         const item = await binlog.take(wait);
@@ -411,7 +417,10 @@ export class Capture {
               `the source sent no event and no heartbeat for ${Math.round(silentMs / 1000)} s (capture.silentAfterSeconds); reconnecting`,
             );
           }
-          if (sink.bufferedEvents > 0 || Date.now() - lastFlushAt >= cfg.checkpointIntervalMs) {
+          if (
+            !commit.running &&
+            (sink.bufferedEvents > 0 || Date.now() - lastFlushAt >= cfg.checkpointIntervalMs)
+          ) {
             await flush();
             lastFlushAt = Date.now();
           }
@@ -440,13 +449,14 @@ export class Capture {
           }
           // Commit at this boundary when the batch is full, when its first event waited lingerMs (a steady
           // trickle must not wait for a full batch), or when the checkpoint is due (busy uncaptured tables).
+          // A full batch waits for the transaction in flight (that is the backpressure); a batch that is only
+          // due keeps growing while one is in flight, so decoding and committing overlap.
           const now = Date.now();
-          if (
-            sink.bufferedEvents >= cfg.batch.maxEvents ||
-            sink.bufferedBytes >= cfg.batch.maxBytes ||
+          const full = sink.bufferedEvents >= cfg.batch.maxEvents || sink.bufferedBytes >= cfg.batch.maxBytes;
+          const due =
             (batchStartedAt > 0 && now - batchStartedAt >= cfg.batch.lingerMs) ||
-            now - lastFlushAt >= cfg.checkpointIntervalMs
-          ) {
+            now - lastFlushAt >= cfg.checkpointIntervalMs;
+          if (full || (due && !commit.running)) {
             await flush();
             lastFlushAt = now;
           }
