@@ -39,7 +39,7 @@ export function eventJson(e: ChangeEvent): string {
   return JSON.stringify(e, exact);
 }
 
-export function eventLine(e: ChangeEvent, basename = 'binlog'): string {
+export function eventLine(e: ChangeEvent, basename?: string): string {
   const image = (row: ChangeEvent['after']) => (row === null ? '' : JSON.stringify(row, exact));
   const time = new Date(e.tsMs).toISOString();
   const change = e.op === 'u' ? `${image(e.before)} → ${image(e.after)}` : image(e.after ?? e.before);

@@ -11,8 +11,8 @@ import { EXIT } from './exit-codes.js';
 export function buildProgram(): Command {
   const program = new Command('tidemark')
     .description(
-      'Stream every row change of a MySQL/MariaDB database into Kafka, keep a hot MongoDB replica\n' +
-        'and an Avro archive in object storage, and rebuild any table at any point in time.',
+      'Stream every row change of a MySQL/MariaDB database into Kafka, keep a hot MongoDB replica and an ' +
+        'Avro archive in object storage, and rebuild any table at any point in time.',
     )
     .version(process.env.npm_package_version ?? '0.1.0')
     .showHelpAfterError('(run with --help for usage)');

@@ -9,6 +9,9 @@ export type ErrorCode =
   | 'KAFKA_UNREACHABLE'
   | 'KAFKA_REJECTED'
   | 'UNSUPPORTED_TYPE'
+  | 'OBJECT_NOT_FOUND'
+  | 'OBJECT_CORRUPT'
+  | 'OBJECT_STORE_UNAVAILABLE'
   | 'INTERNAL';
 
 export class TidemarkError extends Error {

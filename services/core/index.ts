@@ -11,3 +11,4 @@ export * from './package-root.js';
 export * from './kafka.js';
 export * from './http-server.js';
 export * from './schema-catalog.js';
+export * from './object-store/index.js';

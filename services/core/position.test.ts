@@ -51,6 +51,7 @@ describe('Position', () => {
     expect(parsePosition('mariadb-bin.000042:1234')).toEqual(makePosition(42, 1234, 0));
     expect(parsePosition(' mysql-bin.1000001:4#7 ')).toEqual(makePosition(1_000_001, 4, 7));
     expect(describePosition(makePosition(42, 1234, 3), 'mariadb-bin')).toBe('mariadb-bin.000042:1234#3');
+    expect(describePosition(makePosition(42, 1234, 0))).toBe('42:1234');
   });
 
   it('keeps the GTID as information, not as part of the order', () => {

@@ -93,8 +93,9 @@ export function binlogFileName(basename: string, file: number, width = 6): strin
   return `${basename}.${String(file).padStart(width, '0')}`;
 }
 
-/** A position as a person reads it: `mariadb-bin.000042:1234#3`. */
-export function describePosition(p: Position, basename = 'binlog'): string {
+/** A position as a person reads it: `mariadb-bin.000042:1234#3`, or `42:1234#3` when the basename is unknown. */
+export function describePosition(p: Position, basename?: string): string {
   const row = p.row === 0 ? '' : `#${p.row}`;
-  return `${binlogFileName(basename, p.file)}:${p.offset}${row}`;
+  const file = basename === undefined ? String(p.file) : binlogFileName(basename, p.file);
+  return `${file}:${p.offset}${row}`;
 }
