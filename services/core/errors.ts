@@ -12,6 +12,8 @@ export type ErrorCode =
   | 'OBJECT_NOT_FOUND'
   | 'OBJECT_CORRUPT'
   | 'OBJECT_STORE_UNAVAILABLE'
+  | 'KEY_MISSING'
+  | 'KEY_WRONG'
   | 'INTERNAL';
 
 export class TidemarkError extends Error {

@@ -12,3 +12,4 @@ export * from './kafka.js';
 export * from './http-server.js';
 export * from './schema-catalog.js';
 export * from './object-store/index.js';
+export * from './encryption.js';
