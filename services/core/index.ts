@@ -13,3 +13,4 @@ export * from './http-server.js';
 export * from './schema-catalog.js';
 export * from './object-store/index.js';
 export * from './encryption.js';
+export * from './avro-file.js';
