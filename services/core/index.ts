@@ -14,3 +14,4 @@ export * from './schema-catalog.js';
 export * from './object-store/index.js';
 export * from './encryption.js';
 export * from './avro-file.js';
+export * from './archive-layout.js';
