@@ -2,8 +2,8 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { errorOf } from '../../test/support/error-of.js';
 import { loadConfig } from './config.js';
-import { TidemarkError } from './errors.js';
 
 function configFile(text: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'tidemark-config-'));
@@ -22,16 +22,6 @@ source:
 kafka:
   brokers: [127.0.0.1:29092]
 `;
-
-function errorOf(fn: () => unknown): TidemarkError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof TidemarkError) return err;
-    throw err;
-  }
-  throw new Error('expected a TidemarkError');
-}
 
 describe('loadConfig', () => {
   it('reads a YAML file and fills in the defaults', () => {

@@ -1,20 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { errorOf } from '../../test/support/error-of.js';
 import { decrypt, encrypt, isEncrypted, keyIdOf, parseMasterKey, type Keyring } from './encryption.js';
-import { TidemarkError } from './errors.js';
 
 const k2025 = parseMasterKey('k2025', randomBytes(32).toString('hex'), 'archive.keys.k2025');
 const k2026 = parseMasterKey('k2026', randomBytes(32).toString('base64'), 'archive.keys.k2026');
-
-function errorOf(fn: () => unknown): TidemarkError {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof TidemarkError) return err;
-    throw err;
-  }
-  throw new Error('expected a TidemarkError');
-}
 
 describe('encryption at rest', () => {
   it('round-trips bytes, with a fresh data key per object', () => {

@@ -7,14 +7,13 @@ import { dirname, join, relative, sep } from 'node:path';
 import {
   checkKey,
   notFound,
-  sha256Hex,
+  sha256ForPut,
   verifySha256,
   type GetOptions,
   type ObjectInfo,
   type ObjectStore,
   type PutOptions,
 } from './store.js';
-import { TidemarkError } from '../errors.js';
 
 export class LocalDirObjectStore implements ObjectStore {
   readonly url: string;
@@ -30,13 +29,7 @@ export class LocalDirObjectStore implements ObjectStore {
 
   async put(key: string, body: Buffer, options: PutOptions = {}): Promise<ObjectInfo> {
     const target = this.path(key);
-    const sha256 = sha256Hex(body);
-    if (options.sha256 !== undefined && options.sha256 !== sha256) {
-      throw new TidemarkError(
-        'OBJECT_CORRUPT',
-        `refusing to write ${this.url}/${key}: its SHA-256 is ${sha256}, expected ${options.sha256}`,
-      );
-    }
+    const sha256 = sha256ForPut(this.url, key, body, options.sha256);
     await mkdir(dirname(target), { recursive: true });
     const temporary = `${target}.${randomUUID()}.tmp`;
     const file = await open(temporary, 'wx');

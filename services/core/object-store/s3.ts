@@ -18,7 +18,7 @@ import { TidemarkError } from '../errors.js';
 import {
   checkKey,
   notFound,
-  sha256Hex,
+  sha256ForPut,
   verifySha256,
   type GetOptions,
   type ObjectInfo,
@@ -107,13 +107,7 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async put(key: string, body: Buffer, options: PutOptions = {}): Promise<ObjectInfo> {
-    const sha256 = sha256Hex(body);
-    if (options.sha256 !== undefined && options.sha256 !== sha256) {
-      throw new TidemarkError(
-        'OBJECT_CORRUPT',
-        `refusing to write ${this.url}/${key}: its SHA-256 is ${sha256}, expected ${options.sha256}`,
-      );
-    }
+    const sha256 = sha256ForPut(this.url, key, body, options.sha256);
     const Key = this.fullKey(key);
     try {
       if (body.length <= this.partBytes) {

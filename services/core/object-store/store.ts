@@ -63,6 +63,18 @@ export function verifySha256(url: string, key: string, body: Buffer, expected: s
   }
 }
 
+/** The SHA-256 of a body about to be written, refusing it when it is not the one the caller expects. */
+export function sha256ForPut(url: string, key: string, body: Buffer, expected: string | undefined): string {
+  const sha256 = sha256Hex(body);
+  if (expected !== undefined && expected !== sha256) {
+    throw new TidemarkError(
+      'OBJECT_CORRUPT',
+      `refusing to write ${url}/${key}: its SHA-256 is ${sha256}, expected ${expected}`,
+    );
+  }
+  return sha256;
+}
+
 export function notFound(url: string, key: string, cause?: unknown): TidemarkError {
   return new TidemarkError(
     'OBJECT_NOT_FOUND',
