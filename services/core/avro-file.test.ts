@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { readAvroFile, writeAvroFile } from './avro-file.js';
+import { readAvroFile, writeAvroContainer, writeAvroFile } from './avro-file.js';
 import { TableCodec } from './change-event.js';
 import { TidemarkError } from './errors.js';
 import { parseColumnType } from './table-schema.js';
@@ -69,5 +69,23 @@ describe('Avro container files', () => {
     const err = await readAvroFile(body, 's3://b/changes/n.avro').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(TidemarkError);
     expect((err as TidemarkError).message).toContain('s3://b/changes/n.avro is not a readable Avro file');
+  });
+
+  it('writes the same file from records already in Avro binary as from decoded records', async () => {
+    const encoded = records.map((r) => codec.encode(codec.fromEnvelope(r as never)));
+    const small = encoded.slice(0, 50);
+    const fromRecords = await writeAvroFile(codec.schema, records.slice(0, 50), { name: 'k', codec: 'null' });
+    const fromBinary = await writeAvroContainer(codec.schema, small, { name: 'k', codec: 'null' });
+    expect(fromBinary.equals(fromRecords)).toBe(true);
+
+    const big = await writeAvroContainer(codec.schema, encoded, {
+      name: 'k2',
+      blockBytes: 4096,
+      deflateLevel: 1,
+    });
+    const read = await readAvroFile(big, 'k2');
+    expect(read.codec).toBe('deflate');
+    expect(read.records).toEqual(records);
+    expect(JSON.parse(read.metadata['tidemark.schema'] as string)).toEqual(codec.schema);
   });
 });

@@ -4,6 +4,7 @@
 
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
 import { deflateRaw, inflateRaw } from 'node:zlib';
 import { avro, avroType, type AvroSchema } from './avro.js';
 import { TidemarkError } from './errors.js';
@@ -35,7 +36,7 @@ export async function writeAvroFile(
   o: WriteAvroFileOptions,
 ): Promise<Buffer> {
   const type = avroType(schema as AvroSchema);
-  const syncMarker = createHash('sha256').update(`tidemark-sync:${o.name}`).digest().subarray(0, 16);
+  const syncMarker = syncMarkerOf(o.name);
   const encoder = new avro.streams.BlockEncoder(type, {
     codec: o.codec ?? 'deflate',
     codecs: CODECS,
@@ -60,6 +61,67 @@ export async function writeAvroFile(
   encoder.end();
   await done;
   return Buffer.concat(chunks);
+}
+
+const MAGIC = Buffer.from('Obj\x01');
+const METADATA_TYPE = avro.Type.forSchema({ type: 'map', values: 'bytes' });
+const LONG_TYPE = avro.Type.forSchema('long');
+const deflateRawAsync = promisify(deflateRaw);
+
+export interface WriteAvroContainerOptions extends WriteAvroFileOptions {
+  /** Uncompressed bytes per block. */
+  blockBytes?: number;
+  /** zlib level of the deflate codec (1 fastest … 9 smallest). */
+  deflateLevel?: number;
+}
+
+function syncMarkerOf(name: string): Buffer {
+  return createHash('sha256').update(`tidemark-sync:${name}`).digest().subarray(0, 16);
+}
+
+/**
+ * A container file from records that are already Avro binary of `schema` (as they arrive from Kafka), so
+ * the archive never decodes and re-encodes what it stores. Same framing, metadata and sync marker as
+ * writeAvroFile; blocks are compressed off the main thread.
+ */
+export async function writeAvroContainer(
+  schema: Record<string, unknown>,
+  encoded: readonly Buffer[],
+  o: WriteAvroContainerOptions,
+): Promise<Buffer> {
+  const codec = o.codec ?? 'deflate';
+  const syncMarker = syncMarkerOf(o.name);
+  // Key order as avsc writes it (avro.* first), so both writers give the same bytes.
+  const type = avroType(schema as AvroSchema);
+  const metadata: Record<string, Buffer> = {
+    'avro.schema': Buffer.from(JSON.stringify(type.schema({ exportAttrs: true }))),
+    'avro.codec': Buffer.from(codec),
+  };
+  for (const [k, v] of Object.entries(o.metadata ?? {})) metadata[k] = Buffer.from(v);
+  metadata['tidemark.schema'] = Buffer.from(JSON.stringify(schema));
+  const header = Buffer.concat([MAGIC, METADATA_TYPE.toBuffer(metadata), syncMarker]);
+
+  const blockBytes = o.blockBytes ?? 1 << 20;
+  const blocks: Promise<Buffer>[] = [];
+  let start = 0;
+  while (start < encoded.length) {
+    let end = start;
+    let size = 0;
+    while (end < encoded.length && (end === start || size < blockBytes))
+      size += (encoded[end++] as Buffer).length;
+    const raw = Buffer.concat(encoded.slice(start, end) as Buffer[], size);
+    const count = end - start;
+    blocks.push(
+      (codec === 'deflate'
+        ? deflateRawAsync(raw, { level: o.deflateLevel ?? 6 })
+        : Promise.resolve(raw)
+      ).then((data) =>
+        Buffer.concat([LONG_TYPE.toBuffer(count), LONG_TYPE.toBuffer(data.length), data, syncMarker]),
+      ),
+    );
+    start = end;
+  }
+  return Buffer.concat([header, ...(await Promise.all(blocks))]);
 }
 
 export interface AvroFile {

@@ -149,6 +149,121 @@ const kafkaSchema = z.strictObject({
     .default(16 * 1024 * 1024),
 });
 
+const tablePatterns = z
+  .strictObject({
+    include: stringList.default(['*.*']),
+    exclude: stringList.default([]),
+  })
+  .default({ include: ['*.*'], exclude: [] });
+
+const secretOrFile = (field: string) =>
+  z
+    .strictObject({ value: z.string().optional(), file: z.string().optional() })
+    .transform((s, ctx) => secretFromFile(s.value, s.file, field, ctx));
+
+const hotTableSchema = z.strictObject({
+  /** Keep only rows whose `column` (DATETIME, TIMESTAMP or DATE) lies within the last `days`; others are evicted. */
+  window: z
+    .strictObject({
+      column: z.string().min(1),
+      days: z.number().positive(),
+    })
+    .optional(),
+  /** Indexes created at start, each a list of columns (ascending), e.g. [room_id, created_at]. */
+  indexes: z.array(stringList.refine((l) => l.length > 0, 'an index needs at least one column')).default([]),
+});
+
+const hotSchema = z.strictObject({
+  /** MongoDB connection string (credentials may come from ${VAR} references). */
+  uri: z.string().regex(/^mongodb(\+srv)?:\/\//, 'write a mongodb:// or mongodb+srv:// connection string'),
+  /** Database holding one collection per table, named <db>.<table>. */
+  database: z.string().min(1).default('tidemark'),
+  /** Per-table settings keyed by db.table: recent window and indexes. Tables not named are kept whole. */
+  tables: z.record(z.string(), hotTableSchema).default({}),
+  /** How often rows older than their table's window are evicted (and expired tombstones removed). */
+  evictEverySeconds: z.number().min(1).default(300),
+  /**
+   * How long a delete's tombstone stays: as long as an older event of the row could still be read again,
+   * i.e. at least the change topics' retention.ms (Kafka's default is 7 days).
+   */
+  tombstoneHours: z.number().min(0).default(168),
+});
+
+const coldSchema = z
+  .strictObject({
+    /** Where the archive lives: s3://bucket/prefix (any S3-compatible store) or dir:/absolute/path. */
+    url: z.string().min(1),
+    /** Key prefix inside the store under which changes/ and manifests/ are written. */
+    prefix: z.string().default(''),
+    s3: z
+      .strictObject({
+        endpoint: z.string().url().optional(),
+        region: z.string().default('us-east-1'),
+        accessKeyId: z.string().optional(),
+        secretAccessKey: z.string().optional(),
+        forcePathStyle: z.boolean().default(true),
+      })
+      .default({ region: 'us-east-1', forcePathStyle: true }),
+    /** Avro block codec of the data files. */
+    codec: z.enum(['deflate', 'null']).default('deflate'),
+    /** A data file is closed when it holds this many events or bytes, or spans this much event time. */
+    rotate: z
+      .strictObject({
+        maxEvents: z.number().int().min(1).default(100_000),
+        maxBytes: z
+          .number()
+          .int()
+          .min(1024)
+          .default(64 * 1024 * 1024),
+        maxSpanSeconds: z.number().int().min(1).max(3600).default(600),
+      })
+      .default({ maxEvents: 100_000, maxBytes: 64 * 1024 * 1024, maxSpanSeconds: 600 }),
+    /** A file left open this long (wall clock) on a quiet table is closed where it is. */
+    flushAfterSeconds: z.number().min(1).default(60),
+    /** Columns whose min/max go into each manifest entry, keyed by db.table, e.g. chat.messages: [room_id]. */
+    columnStats: z.record(z.string(), stringList).default({}),
+    /** Client-side AES-256-GCM: `keyId` names the master key new objects use; `keys` holds every readable one. */
+    encryption: z
+      .strictObject({
+        keyId: z.string().min(1),
+        keys: z.record(z.string(), z.union([z.string().min(1), secretOrFile('key')])),
+      })
+      .optional(),
+  })
+  .superRefine((cold, ctx) => {
+    if (cold.encryption && !(cold.encryption.keyId in cold.encryption.keys)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['encryption', 'keyId'],
+        message: `"${cold.encryption.keyId}" is not one of encryption.keys (${Object.keys(cold.encryption.keys).join(', ')})`,
+      });
+    }
+  });
+
+const tierSchema = z.strictObject({
+  /** Consumer groups are <group>.hot and <group>.cold (default: <kafka.topicPrefix>.tier). */
+  group: z.string().min(1).optional(),
+  /** Which captured tables are tiered, as db.table patterns (default: all). */
+  tables: tablePatterns,
+  hot: hotSchema.optional(),
+  cold: coldSchema.optional(),
+  /** Bytes fetched per partition per request; bounds memory per partition. */
+  maxBytesPerPartition: z
+    .number()
+    .int()
+    .min(64 * 1024)
+    .default(4 * 1024 * 1024),
+  /** How often new change topics (newly captured tables) are looked for. */
+  topicRefreshSeconds: z.number().min(1).default(30),
+  /** Backoff while a store is down, doubling from min to max; the partition's data stays in Kafka meanwhile. */
+  retry: z
+    .strictObject({
+      minMs: z.number().int().min(10).default(500),
+      maxMs: z.number().int().min(10).default(30_000),
+    })
+    .default({ minMs: 500, maxMs: 30_000 }),
+});
+
 const logSchema = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -163,6 +278,7 @@ export const configSchema = z.strictObject({
   source: sourceSchema.optional(),
   capture: captureSchema.default(captureSchema.parse({})),
   kafka: kafkaSchema.optional(),
+  tier: tierSchema.optional(),
   log: logSchema.default({ level: 'info' }),
   http: httpSchema.default({ host: '127.0.0.1', port: 9464 }),
 });
@@ -171,6 +287,9 @@ export type Config = z.output<typeof configSchema>;
 export type SourceConfig = NonNullable<Config['source']>;
 export type KafkaConfig = NonNullable<Config['kafka']>;
 export type CaptureConfig = Config['capture'];
+export type TierConfig = NonNullable<Config['tier']>;
+export type HotConfig = NonNullable<TierConfig['hot']>;
+export type ColdConfig = NonNullable<TierConfig['cold']>;
 
 type Env = Readonly<Record<string, string | undefined>>;
 
