@@ -7,7 +7,7 @@ import { CaptureMetrics } from './metrics.js';
 export { Capture } from './capture.js';
 export { CaptureMetrics } from './metrics.js';
 export { tail, eventJson, eventLine } from './tail.js';
-export { decodeCheckpoint, HEADER_SCHEMA, type Checkpoint } from './kafka-sink.js';
+export { decodeCheckpoint, type Checkpoint } from './kafka-sink.js';
 
 export interface CaptureDaemonOptions {
   resnapshot?: boolean;

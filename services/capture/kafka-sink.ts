@@ -11,6 +11,7 @@ import {
   checkpointsTopic,
   createKafka,
   ensureTopics,
+  HEADER_SCHEMA,
   loadSchemaFile,
   schemasTopic,
   TidemarkError,
@@ -118,7 +119,6 @@ async function topicMessageLimits(admin: Admin, topics: string[]): Promise<Map<s
 
 export { chunkMessages } from './producer-protocol.js';
 
-export const HEADER_SCHEMA = 'tidemark.schema';
 const HEADER_RECORD = 'tidemark.record';
 
 export interface KafkaSinkOptions {

@@ -1,7 +1,7 @@
 // Which tables are captured and which of their columns leave the process, and how masked ones look.
 
 import { createHmac } from 'node:crypto';
-import { TidemarkError, type RowValue } from '../core/index.js';
+import { globToRegExp, TidemarkError, type RowValue } from '../core/index.js';
 
 export interface TableId {
   readonly db: string;
@@ -27,15 +27,6 @@ export interface SelectionConfig {
   columns: Readonly<Record<string, ColumnRules>>;
   /** Key of the HMAC-SHA256 used by `hash` masks, so equal values stay joinable but cannot be looked up. */
   maskKey?: string | undefined;
-}
-
-/** `db.table` patterns with `*` (any run of characters) and `?` (one character), case-sensitive like MySQL on Linux. */
-function globToRegExp(pattern: string): RegExp {
-  const escaped = pattern
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return new RegExp(`^${escaped}$`);
 }
 
 function checkPattern(pattern: string, field: string): void {

@@ -5,13 +5,13 @@ import {
   changeTopic,
   createKafka,
   describePosition,
+  HEADER_SCHEMA,
   SchemaCatalog,
   TidemarkError,
   type ChangeEvent,
   type KafkaConfig,
   type Logger,
 } from '../core/index.js';
-import { HEADER_SCHEMA } from './kafka-sink.js';
 
 export interface TailOptions {
   kafka: KafkaConfig;

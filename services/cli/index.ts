@@ -6,6 +6,7 @@ import { isTidemarkError } from '../core/index.js';
 import { captureCommand } from './commands/capture.js';
 import { configCommand } from './commands/config.js';
 import { tailCommand } from './commands/tail.js';
+import { tierCommand } from './commands/tier.js';
 import { EXIT } from './exit-codes.js';
 
 export function buildProgram(): Command {
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   program.addCommand(captureCommand());
   program.addCommand(configCommand());
   program.addCommand(tailCommand());
+  program.addCommand(tierCommand());
   return program;
 }
 

@@ -109,7 +109,7 @@ export async function writeAvroContainer(
     let size = 0;
     while (end < encoded.length && (end === start || size < blockBytes))
       size += (encoded[end++] as Buffer).length;
-    const raw = Buffer.concat(encoded.slice(start, end) as Buffer[], size);
+    const raw = Buffer.concat(encoded.slice(start, end), size);
     const count = end - start;
     blocks.push(
       (codec === 'deflate'

@@ -14,6 +14,8 @@ export type ErrorCode =
   | 'OBJECT_STORE_UNAVAILABLE'
   | 'KEY_MISSING'
   | 'KEY_WRONG'
+  | 'EVENT_UNREADABLE'
+  | 'REPLICA_UNAVAILABLE'
   | 'INTERNAL';
 
 export class TidemarkError extends Error {

@@ -15,3 +15,6 @@ export * from './object-store/index.js';
 export * from './encryption.js';
 export * from './avro-file.js';
 export * from './archive-layout.js';
+export * from './archive.js';
+export * from './table-pattern.js';
+export * from './bson-row.js';

@@ -41,6 +41,9 @@ export function changeTopic(prefix: string, db: string, table: string): string {
   return `${prefix}.${topicPart(db)}.${topicPart(table)}`;
 }
 
+/** Header of every change event naming the schema version (fingerprint) its value is encoded with. */
+export const HEADER_SCHEMA = 'tidemark.schema';
+
 export const checkpointsTopic = (prefix: string) => `${prefix}.checkpoints`;
 export const schemasTopic = (prefix: string) => `${prefix}.schemas`;
 

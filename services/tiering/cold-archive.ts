@@ -1,0 +1,401 @@
+// The cold archive sink: every change event, per Kafka partition, into Avro container files plus one
+// manifest entry each, in an object store. Per partition the files tile the offsets with no gap and no
+// overlap after any crash: before a file is uploaded its end is recorded with the group's committed offset
+// (offset = the file's start, metadata = where it ends), so whoever reads the partition next cuts the very
+// same file, and only after the upload does the committed offset move past it.
+
+import type { KafkaMessage } from 'kafkajs';
+import {
+  avroType,
+  changeFileKey,
+  encodeManifestEntry,
+  formatPosition,
+  HEADER_SCHEMA,
+  manifestKey,
+  parseMasterKey,
+  sealObject,
+  writeAvroContainer,
+  type AvroSchema,
+  type AvroType,
+  type ColdConfig,
+  type ColumnRange,
+  type Keyring,
+  type Logger,
+  type ManifestEntry,
+  type ObjectStore,
+  type RowValue,
+  type SchemaCatalog,
+  type TableCodec,
+} from '../core/index.js';
+import { unreadable, type PartitionBatch, type PartitionContext, type TierSink } from './consumer.js';
+import type { TierMetrics } from './metrics.js';
+
+const CUT_METADATA = 'tidemark-cut:';
+const HOUR_MS = 3_600_000;
+
+/** The committed-offset metadata that records where the file starting at the committed offset ends. */
+export function cutMetadata(lastOffset: bigint): string {
+  return `${CUT_METADATA}${lastOffset}`;
+}
+
+export function parseCutMetadata(metadata: string | null): bigint | undefined {
+  return metadata?.startsWith(CUT_METADATA) ? BigInt(metadata.slice(CUT_METADATA.length)) : undefined;
+}
+
+export function keyringFromConfig(encryption: ColdConfig['encryption']): Keyring | undefined {
+  if (!encryption) return undefined;
+  const all = Object.entries(encryption.keys).map(([id, text]) =>
+    parseMasterKey(id, text ?? '', `tier.cold.encryption.keys.${id}`),
+  );
+  const current = all.find((k) => k.id === encryption.keyId);
+  return current ? { current, all } : undefined;
+}
+
+/** Only what the archive needs of each event: times, positions and the columns with min/max. */
+interface Projected {
+  before: Record<string, RowValue> | null;
+  after: Record<string, RowValue> | null;
+  ts_ms: bigint;
+  pos: { file: bigint; offset: bigint; row: bigint; gtid: string | null };
+}
+
+interface Projection {
+  codec: TableCodec;
+  reader: AvroType;
+  resolver: unknown;
+  /** Avro field name → column name of the columns with statistics. */
+  statFields: [string, string][];
+}
+
+interface OpenFile {
+  projection: Projection;
+  start: bigint;
+  lastOffset: bigint;
+  records: Buffer[];
+  bytes: number;
+  hour: number;
+  minTs: number;
+  maxTs: number;
+  firstPos: string;
+  lastPos: string;
+  stats: Map<string, { min: RowValue; max: RowValue }>;
+  openedAt: number;
+}
+
+interface PartitionState {
+  generation: number;
+  /** First offset of the next file: the offset after the previous one. */
+  next: bigint;
+  /** Offsets up to here are in the open file or archived; a retried batch skips them. */
+  seen: bigint;
+  /** Where the first file must end, as recorded before a crash. */
+  forcedEnd: bigint | undefined;
+  file: OpenFile | undefined;
+}
+
+export interface ColdArchiveOptions {
+  store: ObjectStore;
+  config: ColdConfig;
+  keyring: Keyring | undefined;
+  catalog: SchemaCatalog;
+  logger: Logger;
+  metrics: TierMetrics;
+  /** Open files of all partitions together are cut when they hold more than this. */
+  maxOpenBytes?: number;
+  deflateLevel?: number;
+}
+
+function compareValues(a: RowValue, b: RowValue): number {
+  if (Buffer.isBuffer(a) && Buffer.isBuffer(b)) return Buffer.compare(a, b);
+  if (typeof a === 'string' && typeof b === 'string') return a < b ? -1 : a > b ? 1 : 0;
+  if ((typeof a === 'number' || typeof a === 'bigint') && (typeof b === 'number' || typeof b === 'bigint')) {
+    return a < b ? -1 : a > b ? 1 : 0;
+  }
+  return 0;
+}
+
+function valueText(v: RowValue): string | null {
+  if (v === null) return null;
+  return Buffer.isBuffer(v) ? `0x${v.toString('hex')}` : String(v);
+}
+
+export class ColdArchive implements TierSink {
+  private readonly partitions = new Map<string, PartitionState>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly projections = new Map<string, Projection>();
+  private openBytes = 0;
+  private readonly maxOpenBytes: number;
+
+  constructor(private readonly o: ColdArchiveOptions) {
+    this.maxOpenBytes = o.maxOpenBytes ?? 256 * 1024 * 1024;
+  }
+
+  apply(batch: PartitionBatch, ctx: PartitionContext): Promise<void> {
+    return this.locked(`${batch.topic}[${batch.partition}]`, () => this.applyLocked(batch, ctx));
+  }
+
+  async tick(ctxFor: (topic: string, partition: number) => PartitionContext | undefined): Promise<void> {
+    const now = Date.now();
+    for (const [id, state] of this.partitions) {
+      const file = state.file;
+      if (!file || now - file.openedAt < this.o.config.flushAfterSeconds * 1000) continue;
+      const [, topic = '', partition = ''] = /^(.*)\[(\d+)\]$/.exec(id) ?? [];
+      const ctx = ctxFor(topic, Number(partition));
+      if (!ctx || ctx.generation !== state.generation) continue;
+      await this.locked(id, async () => {
+        if (state.file === file) await this.cut(topic, Number(partition), state, ctx);
+      });
+    }
+  }
+
+  close(): Promise<void> {
+    // Open files are dropped: their events are still uncommitted in Kafka and are read again.
+    this.partitions.clear();
+    this.openBytes = 0;
+    return Promise.resolve();
+  }
+
+  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(id) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    this.locks.set(
+      id,
+      run.catch(() => undefined),
+    );
+    return run;
+  }
+
+  private async stateFor(id: string, ctx: PartitionContext): Promise<PartitionState> {
+    const known = this.partitions.get(id);
+    if (known && known.generation === ctx.generation) return known;
+    if (known?.file) this.openBytes -= known.file.bytes;
+    const committed = await ctx.committed();
+    const start = committed.offset >= 0n ? committed.offset : await ctx.lowWatermark();
+    const state: PartitionState = {
+      generation: ctx.generation,
+      next: start,
+      seen: start - 1n,
+      forcedEnd: parseCutMetadata(committed.metadata),
+      file: undefined,
+    };
+    this.partitions.set(id, state);
+    this.o.logger.info(
+      { partition: id, from: start.toString(), cutAt: state.forcedEnd?.toString() },
+      'archiving partition',
+    );
+    return state;
+  }
+
+  private async applyLocked(batch: PartitionBatch, ctx: PartitionContext): Promise<void> {
+    const { topic, partition } = batch;
+    const id = `${topic}[${partition}]`;
+    const state = await this.stateFor(id, ctx);
+    const rotate = this.o.config.rotate;
+    for (const message of batch.messages) {
+      const offset = BigInt(message.offset);
+      if (offset <= state.seen) continue;
+      const projection = await this.projectionFor(topic, partition, message);
+      const event = this.decode(projection, topic, partition, message);
+      const value = message.value as Buffer;
+      const ts = Number(event.ts_ms);
+      const file = state.file;
+      if (file) {
+        const forced = state.forcedEnd;
+        const mustCut =
+          forced !== undefined
+            ? offset > forced
+            : file.projection !== projection ||
+              Math.floor(ts / HOUR_MS) !== file.hour ||
+              Math.max(file.maxTs, ts) - Math.min(file.minTs, ts) > rotate.maxSpanSeconds * 1000 ||
+              file.records.length >= rotate.maxEvents ||
+              file.bytes + value.length > rotate.maxBytes ||
+              this.openBytes > this.maxOpenBytes;
+        if (mustCut) await this.cut(topic, partition, state, ctx);
+      }
+      this.add(state, projection, event, value, offset, ts);
+      state.seen = offset;
+    }
+    if (state.file && state.forcedEnd !== undefined && state.file.lastOffset >= state.forcedEnd) {
+      await this.cut(topic, partition, state, ctx);
+    }
+  }
+
+  private add(
+    state: PartitionState,
+    projection: Projection,
+    event: Projected,
+    value: Buffer,
+    offset: bigint,
+    ts: number,
+  ): void {
+    const pos = formatPosition({
+      file: Number(event.pos.file),
+      offset: Number(event.pos.offset),
+      row: Number(event.pos.row),
+    });
+    let file = state.file;
+    if (!file) {
+      file = {
+        projection,
+        start: state.next,
+        lastOffset: offset,
+        records: [],
+        bytes: 0,
+        hour: Math.floor(ts / HOUR_MS),
+        minTs: ts,
+        maxTs: ts,
+        firstPos: pos,
+        lastPos: pos,
+        stats: new Map(),
+        openedAt: Date.now(),
+      };
+      state.file = file;
+    }
+    file.records.push(value);
+    file.bytes += value.length;
+    this.openBytes += value.length;
+    file.lastOffset = offset;
+    if (ts < file.minTs) file.minTs = ts;
+    if (ts > file.maxTs) file.maxTs = ts;
+    if (pos < file.firstPos) file.firstPos = pos;
+    if (pos > file.lastPos) file.lastPos = pos;
+    for (const [field, column] of projection.statFields) {
+      for (const image of [event.before, event.after]) {
+        const v = image?.[field] ?? null;
+        if (v === null) continue;
+        const range = file.stats.get(column);
+        if (!range) file.stats.set(column, { min: v, max: v });
+        else {
+          if (compareValues(v, range.min) < 0) range.min = v;
+          if (compareValues(v, range.max) > 0) range.max = v;
+        }
+      }
+    }
+  }
+
+  private async cut(
+    topic: string,
+    partition: number,
+    state: PartitionState,
+    ctx: PartitionContext,
+  ): Promise<void> {
+    const file = state.file;
+    if (!file) return;
+    const last = file.lastOffset;
+    const { codec } = file.projection;
+    const { db, table } = codec.table;
+    if (state.forcedEnd !== last) await ctx.commit(file.start, cutMetadata(last));
+    state.forcedEnd = last;
+
+    const id = { db, table, tsMs: file.minTs, partition, firstOffset: file.start, lastOffset: last };
+    const key = changeFileKey(this.o.config.prefix, id);
+    const codecName = this.o.config.codec;
+    const avroBody = await writeAvroContainer(codec.schema, file.records, {
+      name: key,
+      codec: codecName,
+      deflateLevel: this.o.deflateLevel ?? 6,
+      metadata: {
+        'tidemark.table': `${db}.${table}`,
+        'tidemark.topic': topic,
+        'tidemark.partition': String(partition),
+        'tidemark.first_offset': file.start.toString(),
+        'tidemark.last_offset': last.toString(),
+      },
+    });
+    const body = sealObject(avroBody, this.o.keyring);
+    const stored = await this.o.store.put(key, body);
+    const entry: ManifestEntry = {
+      table: `${db}.${table}`,
+      object_key: key,
+      partition,
+      first_offset: file.start,
+      last_offset: last,
+      first_pos: file.firstPos,
+      last_pos: file.lastPos,
+      min_ts_ms: BigInt(file.minTs),
+      max_ts_ms: BigInt(file.maxTs),
+      rows: BigInt(file.records.length),
+      bytes: BigInt(body.length),
+      sha256: stored.sha256 ?? '',
+      schema_fingerprint: codec.version,
+      codec: codecName,
+      key_id: this.o.keyring?.current.id ?? null,
+      column_stats: Object.fromEntries(
+        [...file.stats].map(([column, r]): [string, ColumnRange] => [
+          column,
+          { min: valueText(r.min), max: valueText(r.max) },
+        ]),
+      ),
+      written_ms: BigInt(Date.now()),
+    };
+    const mKey = manifestKey(this.o.config.prefix, id);
+    await this.o.store.put(mKey, await encodeManifestEntry(entry, mKey));
+    await ctx.commit(last + 1n, null);
+
+    state.next = last + 1n;
+    state.forcedEnd = undefined;
+    state.file = undefined;
+    this.openBytes -= file.bytes;
+    const labels = { table: `${db}.${table}` };
+    this.o.metrics.filesWritten.inc(labels);
+    this.o.metrics.bytesWritten.inc(labels, body.length);
+    this.o.metrics.eventsArchived.inc(labels, file.records.length);
+    this.o.metrics.lastUpload.set(Date.now() / 1000);
+    this.o.logger.debug({ key, rows: file.records.length, bytes: body.length }, 'archived');
+  }
+
+  private async projectionFor(topic: string, partition: number, message: KafkaMessage): Promise<Projection> {
+    const version = message.headers?.[HEADER_SCHEMA]?.toString();
+    if (!version) throw unreadable(topic, partition, message.offset, `it has no ${HEADER_SCHEMA} header`);
+    const known = this.projections.get(version);
+    if (known) return known;
+    let codec: TableCodec;
+    try {
+      codec = await this.o.catalog.codecFor(version, 30_000);
+    } catch (err) {
+      throw unreadable(topic, partition, message.offset, `its schema version ${version} is unknown`, err);
+    }
+    const projection = this.buildProjection(codec);
+    this.projections.set(version, projection);
+    return projection;
+  }
+
+  private buildProjection(codec: TableCodec): Projection {
+    const wanted = new Set(this.o.config.columnStats[`${codec.table.db}.${codec.table.table}`] ?? []);
+    const envelope = codec.schema as { fields: { name: string; type: unknown }[] };
+    const before = envelope.fields.find((f) => f.name === 'before')?.type as [
+      string,
+      { fields: Record<string, unknown>[] },
+    ];
+    const row = before[1];
+    const rowFields = row.fields.filter((f) => wanted.has(String(f['tidemark.column'])));
+    const statFields = rowFields.map((f): [string, string] => [String(f.name), String(f['tidemark.column'])]);
+    const readerSchema = {
+      ...envelope,
+      fields: envelope.fields
+        .filter((f) => ['before', 'after', 'ts_ms', 'pos'].includes(f.name))
+        .map((f) => (f.name === 'before' ? { ...f, type: ['null', { ...row, fields: rowFields }] } : f)),
+    };
+    const reader = avroType(readerSchema as unknown as AvroSchema);
+    const writer = avroType(codec.schema as unknown as AvroSchema);
+    return { codec, reader, resolver: reader.createResolver(writer), statFields };
+  }
+
+  private decode(projection: Projection, topic: string, partition: number, message: KafkaMessage): Projected {
+    if (!message.value) throw unreadable(topic, partition, message.offset, 'it has no value');
+    try {
+      return projection.reader.fromBuffer(
+        message.value,
+        projection.resolver as Parameters<AvroType['fromBuffer']>[1],
+      ) as Projected;
+    } catch (err) {
+      throw unreadable(
+        topic,
+        partition,
+        message.offset,
+        `its bytes do not decode as schema ${projection.codec.version}: ${(err as Error).message}`,
+        err,
+      );
+    }
+  }
+}

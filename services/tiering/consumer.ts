@@ -1,0 +1,342 @@
+// One consumer group over the change topics (read_committed), handing each partition's batches to a sink:
+// the hot replica or the cold archive. A failing store is retried with backoff while the group stays alive;
+// an event that cannot be read stops its partition, loudly, and nothing else.
+
+import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage } from 'kafkajs';
+import {
+  checkpointsTopic,
+  isTidemarkError,
+  schemasTopic,
+  TidemarkError,
+  type Logger,
+} from '../core/index.js';
+import type { TierMetrics } from './metrics.js';
+
+export interface PartitionBatch {
+  topic: string;
+  partition: number;
+  /** Data records only: Kafka drops aborted transactions and control records for read_committed. */
+  messages: KafkaMessage[];
+  highWatermark: bigint;
+}
+
+export interface Committed {
+  /** The next offset to read; -1 when the group never committed on this partition. */
+  offset: bigint;
+  metadata: string | null;
+}
+
+export interface PartitionContext {
+  /** Increases whenever the group rebalances; state kept from an older generation is stale. */
+  readonly generation: number;
+  heartbeat(): Promise<void>;
+  /** Commits the group's offset of this partition (with metadata), refused once the partition moved away. */
+  commit(offset: bigint, metadata?: string | null): Promise<void>;
+  /** What the group last committed for this partition, read from Kafka. */
+  committed(): Promise<Committed>;
+  /** The first offset still in the partition (older ones were deleted by retention). */
+  lowWatermark(): Promise<bigint>;
+  isStale(): boolean;
+}
+
+export interface TierSink {
+  /** Handles one partition's batch; resolves once it is durable in the store as far as the sink commits. */
+  apply(batch: PartitionBatch, ctx: PartitionContext): Promise<void>;
+  /** Called every second while the group runs (idle flushes, eviction). */
+  tick?(ctxFor: (topic: string, partition: number) => PartitionContext | undefined): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface TierConsumerOptions {
+  kafka: Kafka;
+  /** Consumer group id. */
+  groupId: string;
+  /** Short name for logs and metrics: hot or cold. */
+  name: string;
+  topicPrefix: string;
+  /** Whether a table (`db.table` as in the topic name) is tiered. */
+  selected: (table: string) => boolean;
+  sink: TierSink;
+  logger: Logger;
+  metrics: TierMetrics;
+  retry: { minMs: number; maxMs: number };
+  maxBytesPerPartition: number;
+  topicRefreshMs: number;
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+
+export class TierConsumer {
+  private consumer: Consumer | undefined;
+  private admin: Admin | undefined;
+  private generation = 0;
+  private readonly assigned = new Map<string, Set<number>>();
+  private readonly stopped = new Map<string, string>();
+  private running = false;
+  /** Problems a health check reports: stopped partitions, the last retried failure. */
+  lastFailure: string | undefined;
+
+  constructor(private readonly o: TierConsumerOptions) {}
+
+  get stoppedPartitions(): ReadonlyMap<string, string> {
+    return this.stopped;
+  }
+
+  get isRunning(): boolean {
+    return this.running;
+  }
+
+  /** Change topics of the selected tables that exist now, sorted. */
+  async discoverTopics(admin: Admin): Promise<string[]> {
+    const prefix = `${this.o.topicPrefix}.`;
+    const internal = new Set([checkpointsTopic(this.o.topicPrefix), schemasTopic(this.o.topicPrefix)]);
+    return (await admin.listTopics())
+      .filter((t) => t.startsWith(prefix) && !internal.has(t) && this.o.selected(t.slice(prefix.length)))
+      .sort();
+  }
+
+  /** Runs the group until the signal aborts; restarts it when new change topics appear. */
+  async run(signal: AbortSignal): Promise<void> {
+    const log = this.o.logger;
+    this.admin = this.o.kafka.admin();
+    await this.connectAdmin(signal);
+    let backoff = this.o.retry.minMs;
+    try {
+      while (!signal.aborted) {
+        let topics: string[];
+        try {
+          topics = await this.discoverTopics(this.admin);
+        } catch (err) {
+          log.warn({ err, retryInMs: backoff }, 'cannot list Kafka topics; retrying');
+          await sleep(backoff, signal);
+          backoff = Math.min(backoff * 2, this.o.retry.maxMs);
+          continue;
+        }
+        backoff = this.o.retry.minMs;
+        if (topics.length === 0) {
+          log.info(`no change topics under ${this.o.topicPrefix}. yet; waiting for capture to create them`);
+          await sleep(this.o.topicRefreshMs, signal);
+          continue;
+        }
+        const changed = new AbortController();
+        const onAbort = () => changed.abort();
+        signal.addEventListener('abort', onAbort);
+        const watcher = this.watchTopics(topics, changed);
+        try {
+          await this.consume(topics, changed.signal);
+        } finally {
+          signal.removeEventListener('abort', onAbort);
+          changed.abort();
+          await watcher;
+        }
+      }
+    } finally {
+      await this.o.sink.close();
+      await this.admin.disconnect().catch(() => undefined);
+    }
+  }
+
+  private async connectAdmin(signal: AbortSignal): Promise<void> {
+    let backoff = this.o.retry.minMs;
+    while (!signal.aborted) {
+      try {
+        await this.admin?.connect();
+        return;
+      } catch (err) {
+        this.o.logger.warn({ err, retryInMs: backoff }, 'cannot reach Kafka; retrying');
+        await sleep(backoff, signal);
+        backoff = Math.min(backoff * 2, this.o.retry.maxMs);
+      }
+    }
+  }
+
+  private async watchTopics(current: string[], changed: AbortController): Promise<void> {
+    while (!changed.signal.aborted) {
+      await sleep(this.o.topicRefreshMs, changed.signal);
+      if (changed.signal.aborted || !this.admin) return;
+      try {
+        const now = await this.discoverTopics(this.admin);
+        if (now.join('\n') !== current.join('\n')) {
+          this.o.logger.info({ topics: now }, 'change topics changed; rejoining the group with them');
+          changed.abort();
+        }
+      } catch {
+        // Kafka unreachable: the consumer itself reports it.
+      }
+    }
+  }
+
+  private async consume(topics: string[], signal: AbortSignal): Promise<void> {
+    const { kafka, groupId, logger, sink } = this.o;
+    const consumer = kafka.consumer({
+      groupId,
+      readUncommitted: false,
+      maxBytesPerPartition: this.o.maxBytesPerPartition,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3_000,
+      retry: {
+        retries: Number.MAX_SAFE_INTEGER,
+        initialRetryTime: this.o.retry.minMs,
+        maxRetryTime: this.o.retry.maxMs,
+      },
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      this.generation += 1;
+      this.assigned.clear();
+      for (const [topic, partitions] of Object.entries(e.payload.memberAssignment)) {
+        this.assigned.set(topic, new Set(partitions));
+      }
+      logger.info({ group: groupId, assignment: e.payload.memberAssignment }, 'joined the consumer group');
+    });
+    consumer.on(consumer.events.CRASH, (e) => {
+      this.lastFailure = String(e.payload.error?.message ?? e.payload.error);
+      logger.warn({ err: e.payload.error, group: groupId }, 'consumer failed; restarting it');
+    });
+    const ticker = setInterval(() => {
+      if (!sink.tick) return;
+      sink
+        .tick((topic, partition) => this.contextFor(topic, partition))
+        .catch((err: unknown) => {
+          logger.warn({ err }, 'periodic tiering work failed; retrying on the next tick');
+        });
+    }, 1000);
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics, fromBeginning: true });
+      this.running = true;
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        partitionsConsumedConcurrently: 4,
+        eachBatch: (payload) => this.eachBatch(payload, signal),
+      });
+      await new Promise<void>((resolve) => {
+        if (signal.aborted) resolve();
+        signal.addEventListener('abort', () => resolve());
+      });
+    } finally {
+      this.running = false;
+      clearInterval(ticker);
+      await consumer.disconnect().catch(() => undefined);
+      this.consumer = undefined;
+    }
+  }
+
+  private contextFor(
+    topic: string,
+    partition: number,
+    payload?: Pick<EachBatchPayload, 'heartbeat' | 'isStale' | 'isRunning'>,
+  ): PartitionContext | undefined {
+    const consumer = this.consumer;
+    const admin = this.admin;
+    if (!consumer || !admin || !this.assigned.get(topic)?.has(partition)) return undefined;
+    const generation = this.generation;
+    const stale = () =>
+      generation !== this.generation ||
+      !this.assigned.get(topic)?.has(partition) ||
+      (payload !== undefined && (payload.isStale() || !payload.isRunning()));
+    return {
+      generation,
+      heartbeat: () => (payload ? payload.heartbeat() : Promise.resolve()),
+      isStale: stale,
+      commit: async (offset, metadata = null) => {
+        if (stale()) throw new TidemarkError('INTERNAL', `${topic}[${partition}] moved to another member`);
+        await consumer.commitOffsets([{ topic, partition, offset: offset.toString(), metadata }]);
+      },
+      committed: async () => {
+        const [entry] = await admin.fetchOffsets({ groupId: this.o.groupId, topics: [topic] });
+        const p = entry?.partitions.find((x) => x.partition === partition);
+        return { offset: BigInt(p?.offset ?? '-1'), metadata: p?.metadata ?? null };
+      },
+      lowWatermark: async () => {
+        const offsets = await admin.fetchTopicOffsets(topic);
+        return BigInt(offsets.find((x) => x.partition === partition)?.low ?? '0');
+      },
+    };
+  }
+
+  private async eachBatch(payload: EachBatchPayload, signal: AbortSignal): Promise<void> {
+    const { batch } = payload;
+    const { topic, partition } = batch;
+    const id = `${topic}[${partition}]`;
+    if (batch.isEmpty() || this.stopped.has(id)) return;
+    const ctx = this.contextFor(topic, partition, payload);
+    if (!ctx) return;
+    const work: PartitionBatch = {
+      topic,
+      partition,
+      messages: batch.messages,
+      highWatermark: BigInt(batch.highWatermark),
+    };
+    let backoff = this.o.retry.minMs;
+    for (let attempt = 1; ; attempt++) {
+      if (signal.aborted || ctx.isStale()) return;
+      try {
+        await this.o.sink.apply(work, ctx);
+        break;
+      } catch (err) {
+        if (signal.aborted || ctx.isStale()) return;
+        if (isTidemarkError(err) && err.code === 'EVENT_UNREADABLE') {
+          this.stopPartition(payload, id, err);
+          return;
+        }
+        this.lastFailure = isTidemarkError(err) ? err.describe() : (err as Error).message;
+        this.o.metrics.retries.inc({ group: this.o.name });
+        this.o.logger.warn(
+          { err, topic, partition, attempt, retryInMs: backoff },
+          `${this.o.name}: batch failed; keeping it and retrying`,
+        );
+        const until = Date.now() + backoff;
+        while (Date.now() < until && !signal.aborted && !ctx.isStale()) {
+          await sleep(Math.min(1000, until - Date.now()), signal);
+          await payload.heartbeat().catch(() => undefined);
+        }
+        backoff = Math.min(backoff * 2, this.o.retry.maxMs);
+      }
+    }
+    this.lastFailure = undefined;
+    payload.resolveOffset(batch.lastOffset());
+    this.o.metrics.lag.set(
+      { group: this.o.name, topic, partition: String(partition) },
+      Number(BigInt(batch.highWatermark) - BigInt(batch.lastOffset()) - 1n),
+    );
+    await payload.heartbeat();
+  }
+
+  private stopPartition(payload: EachBatchPayload, id: string, err: TidemarkError): void {
+    const { topic, partition } = payload.batch;
+    this.stopped.set(id, err.message);
+    this.o.metrics.stoppedPartitions.set({ group: this.o.name }, this.stopped.size);
+    this.o.logger.error(
+      { err, topic, partition },
+      `${this.o.name}: stopped ${id}: ${err.describe()}. Nothing after it is applied until this is fixed and the process restarted`,
+    );
+    payload.pause();
+  }
+}
+
+/** The error for an event a sink cannot read: it names topic, partition and offset, and stops the partition. */
+export function unreadable(
+  topic: string,
+  partition: number,
+  offset: string,
+  why: string,
+  cause?: unknown,
+): TidemarkError {
+  return new TidemarkError(
+    'EVENT_UNREADABLE',
+    `cannot read the event at ${topic} partition ${partition} offset ${offset}: ${why}`,
+    {
+      ...(cause === undefined ? {} : { cause }),
+      hint: 'the event is kept in Kafka; check that capture and tier use the same kafka.topicPrefix and tidemark version, then restart tier',
+    },
+  );
+}

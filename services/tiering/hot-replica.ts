@@ -1,0 +1,381 @@
+// The hot replica sink: the recent rows of each table in MongoDB, one collection per table. Every write
+// carries the event's position and applies only over an older one, deletes leave a tombstone, so replaying
+// any range of events again changes nothing and the replica converges on the source.
+
+import {
+  Binary,
+  MongoBulkWriteError,
+  MongoClient,
+  type AnyBulkWriteOperation,
+  type Db,
+  type Document,
+  type WriteError,
+} from 'mongodb';
+import {
+  documentId,
+  formatPosition,
+  HEADER_SCHEMA,
+  rowToBson,
+  TidemarkError,
+  type BsonMappingOptions,
+  type BsonValue,
+  type ChangeEvent,
+  type HotConfig,
+  type Logger,
+  type SchemaCatalog,
+  type TableCodec,
+} from '../core/index.js';
+import { unreadable, type PartitionBatch, type PartitionContext, type TierSink } from './consumer.js';
+import type { TierMetrics } from './metrics.js';
+
+/** Where tidemark keeps its own fields in every document. */
+export const META = '_tidemark';
+
+export interface RowMeta {
+  /** Position of the last change applied (sortable text). */
+  pos: string;
+  /** Source time of that change. */
+  ts: Date;
+  op: 'c' | 'u' | 'd' | 'r';
+  tx: string | null;
+  /** Set on tombstones: the row was deleted at `pos`; `at` is when the tombstone was written. */
+  deleted?: true;
+  at?: Date;
+}
+
+interface Write {
+  id: BsonValue;
+  /** Stable identity of the _id for collapsing writes to one per row. */
+  idKey: string;
+  pos: string;
+  doc: Document;
+}
+
+const DUPLICATE_KEY = 11000;
+
+export interface HotReplicaOptions {
+  config: HotConfig;
+  catalog: SchemaCatalog;
+  logger: Logger;
+  metrics: TierMetrics;
+  /** Test hook: the clock eviction and windows use. */
+  now?: () => number;
+}
+
+/** `2026-03-01 10:03:12` for a time, in the form DATETIME/TIMESTAMP text takes, so strings compare as times. */
+export function mysqlTimeText(ms: number, dateOnly: boolean): string {
+  const iso = new Date(ms).toISOString();
+  return dateOnly ? iso.slice(0, 10) : `${iso.slice(0, 10)} ${iso.slice(11, 19)}`;
+}
+
+function idKeyOf(id: BsonValue): string {
+  return JSON.stringify(id, (_k, v: unknown) =>
+    typeof v === 'bigint'
+      ? v.toString()
+      : v instanceof Binary
+        ? `0x${Buffer.from(v.buffer).toString('hex')}`
+        : v,
+  );
+}
+
+export class HotReplica implements TierSink {
+  private client: MongoClient | undefined;
+  private db: Db | undefined;
+  private readonly prepared = new Set<string>();
+  private readonly mapping: BsonMappingOptions = { decimal128: false };
+  private lastEviction = 0;
+  private readonly now: () => number;
+
+  constructor(private readonly o: HotReplicaOptions) {
+    this.now = o.now ?? Date.now;
+  }
+
+  /** Connects and learns what the server supports; a server that is down is retried by the caller. */
+  async connect(): Promise<void> {
+    if (this.db) return;
+    const client = new MongoClient(this.o.config.uri, {
+      serverSelectionTimeoutMS: 5_000,
+      appName: 'tidemark-tier',
+    });
+    try {
+      await client.connect();
+      const build = await client.db('admin').command({ buildInfo: 1 });
+      // FerretDB 1.x reports itself and has no Decimal128.
+      this.mapping.decimal128 = !('ferretdbVersion' in build);
+    } catch (err) {
+      await client.close().catch(() => undefined);
+      throw unavailable(this.o.config.uri, err);
+    }
+    this.client = client;
+    this.db = client.db(this.o.config.database);
+  }
+
+  async close(): Promise<void> {
+    await this.client?.close().catch(() => undefined);
+    this.client = undefined;
+    this.db = undefined;
+  }
+
+  async apply(batch: PartitionBatch, ctx: PartitionContext): Promise<void> {
+    const events: { event: ChangeEvent; codec: TableCodec }[] = [];
+    for (const message of batch.messages) {
+      const version = message.headers?.[HEADER_SCHEMA]?.toString();
+      if (!version || !message.value) {
+        throw unreadable(
+          batch.topic,
+          batch.partition,
+          message.offset,
+          `it has no value or no ${HEADER_SCHEMA} header`,
+        );
+      }
+      let codec: TableCodec;
+      try {
+        codec = await this.o.catalog.codecFor(version, 30_000);
+      } catch (err) {
+        throw unreadable(
+          batch.topic,
+          batch.partition,
+          message.offset,
+          `its schema version ${version} is unknown`,
+          err,
+        );
+      }
+      try {
+        events.push({ event: codec.decode(message.value), codec });
+      } catch (err) {
+        throw unreadable(
+          batch.topic,
+          batch.partition,
+          message.offset,
+          `its bytes do not decode as schema ${version}: ${(err as Error).message}`,
+          err,
+        );
+      }
+    }
+    if (events.length > 0) {
+      await this.connect();
+      const started = process.hrtime.bigint();
+      await this.write(events);
+      this.o.metrics.writeSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    }
+    const last = batch.messages[batch.messages.length - 1];
+    if (last) await ctx.commit(BigInt(last.offset) + 1n);
+  }
+
+  /** Rows past their window and expired tombstones go, once every evictEverySeconds. */
+  async tick(): Promise<void> {
+    if (!this.db || this.now() - this.lastEviction < this.o.config.evictEverySeconds * 1000) return;
+    this.lastEviction = this.now();
+    await this.evict();
+  }
+
+  async evict(): Promise<void> {
+    await this.connect();
+    const db = this.db as Db;
+    for (const name of this.prepared) {
+      const collection = db.collection(name);
+      const window = this.o.config.tables[name]?.window;
+      if (window) {
+        const cutoff = this.windowCutoff(name);
+        const { deletedCount } = await collection.deleteMany({ [window.column]: { $lt: cutoff } });
+        if (deletedCount > 0) this.o.metrics.evicted.inc({ table: name, kind: 'row' }, deletedCount);
+      }
+      const expired = new Date(this.now() - this.o.config.tombstoneHours * 3_600_000);
+      const { deletedCount } = await collection.deleteMany({
+        [`${META}.deleted`]: true,
+        [`${META}.at`]: { $lt: expired },
+      });
+      if (deletedCount > 0) this.o.metrics.evicted.inc({ table: name, kind: 'tombstone' }, deletedCount);
+    }
+  }
+
+  private windowCutoff(table: string): string {
+    const window = this.o.config.tables[table]?.window;
+    if (!window) return '';
+    return mysqlTimeText(this.now() - window.days * 86_400_000, false);
+  }
+
+  /** Indexes of the table's config, created once per process (creating an existing index is a no-op). */
+  private async prepare(table: string, codec: TableCodec): Promise<void> {
+    if (this.prepared.has(table)) return;
+    const settings = this.o.config.tables[table];
+    const collection = (this.db as Db).collection(table);
+    const columns = new Set(codec.table.columns.map((c) => c.name));
+    for (const name of [META, '_id']) {
+      if (columns.has(name)) {
+        throw new TidemarkError(
+          'CONFIG_INVALID',
+          `${table} has a column named ${name}, which the hot replica uses itself`,
+          {
+            hint: `exclude the column in source.columns["${table}"].exclude, or leave ${table} out of tier.tables`,
+          },
+        );
+      }
+    }
+    const indexes = [...(settings?.indexes ?? []), ...(settings?.window ? [[settings.window.column]] : [])];
+    for (const index of indexes) {
+      const missing = index.filter((c) => !columns.has(c));
+      if (missing.length > 0) {
+        throw new TidemarkError(
+          'CONFIG_INVALID',
+          `tier.hot.tables["${table}"] names unknown columns ${missing.join(', ')}`,
+          {
+            hint: `${table} has: ${[...columns].join(', ')}`,
+          },
+        );
+      }
+      await collection.createIndex(Object.fromEntries(index.map((c) => [c, 1])));
+    }
+    this.prepared.add(table);
+  }
+
+  private async write(events: { event: ChangeEvent; codec: TableCodec }[]): Promise<void> {
+    // One write per row: the change with the highest position wins, and a batch is one round of bulk writes.
+    const byTable = new Map<string, Map<string, Write>>();
+    const keep = (table: string, w: Write) => {
+      let writes = byTable.get(table);
+      if (!writes) byTable.set(table, (writes = new Map<string, Write>()));
+      const current = writes.get(w.idKey);
+      if (!current || current.pos < w.pos) writes.set(w.idKey, w);
+    };
+    for (const { event, codec } of events) {
+      const table = `${event.source.db}.${event.source.table}`;
+      await this.prepare(table, codec);
+      const pos = formatPosition(event.pos);
+      const meta: RowMeta = { pos, ts: new Date(event.tsMs), op: event.op, tx: event.tx };
+      const { columns } = codec.table;
+      const tombstone = (row: NonNullable<ChangeEvent['before']>): Write => {
+        const id = documentId(columns, codec.keyColumns, row, this.mapping);
+        return {
+          id,
+          idKey: idKeyOf(id),
+          pos,
+          doc: { _id: id, [META]: { ...meta, op: 'd', deleted: true, at: new Date(this.now()) } },
+        };
+      };
+      const after = event.after;
+      if (event.op === 'd' || !after) {
+        if (event.before) keep(table, tombstone(event.before));
+        this.o.metrics.rowsApplied.inc({ table, op: event.op });
+        continue;
+      }
+      const id = documentId(columns, codec.keyColumns, after, this.mapping);
+      const idKey = idKeyOf(id);
+      // An update that changed the primary key deletes the row under its old key.
+      if (event.before && event.op === 'u') {
+        const old = tombstone(event.before);
+        if (old.idKey !== idKey) keep(table, old);
+      }
+      if (this.outsideWindow(table, after)) keep(table, { ...tombstone(after), id, idKey });
+      else
+        keep(table, {
+          id,
+          idKey,
+          pos,
+          doc: { _id: id, ...rowToBson(columns, after, this.mapping), [META]: meta },
+        });
+      this.o.metrics.rowsApplied.inc({ table, op: event.op });
+    }
+    for (const [table, writes] of byTable) await this.writeTable(table, [...writes.values()]);
+  }
+
+  private outsideWindow(table: string, row: NonNullable<ChangeEvent['after']>): boolean {
+    const window = this.o.config.tables[table]?.window;
+    if (!window) return false;
+    const value = row[window.column];
+    return typeof value === 'string' && value < this.windowCutoff(table);
+  }
+
+  /**
+   * New rows go in with insertMany; rows the replica holds are replaced only where their stored position is
+   * older, so a replayed or out-of-order event never overwrites a newer one.
+   */
+  private async writeTable(table: string, writes: Write[]): Promise<void> {
+    const collection = (this.db as Db).collection(table);
+    let pending = writes;
+    for (let round = 0; pending.length > 0; round++) {
+      if (round >= 5) {
+        throw new TidemarkError(
+          'INTERNAL',
+          `${table}: ${pending.length} rows kept changing under concurrent writers`,
+        );
+      }
+      const stored = new Map<string, string>();
+      const found = collection.find({ _id: { $in: pending.map((w) => w.id) } } as Document, {
+        projection: { [`${META}.pos`]: 1 },
+      });
+      for await (const doc of found)
+        stored.set(idKeyOf(doc._id as unknown as BsonValue), (doc[META] as RowMeta | undefined)?.pos ?? '');
+      const inserts: Write[] = [];
+      const replaces: Write[] = [];
+      for (const w of pending) {
+        const current = stored.get(w.idKey);
+        if (current === undefined) inserts.push(w);
+        else if (current < w.pos) replaces.push(w);
+        else this.o.metrics.staleSkipped.inc({ table });
+      }
+      const retry: Write[] = [];
+      if (inserts.length > 0) retry.push(...(await this.insert(collection, inserts)));
+      if (replaces.length > 0) retry.push(...(await this.replace(collection, replaces)));
+      pending = retry;
+    }
+  }
+
+  /** Inserts; rows another writer inserted meanwhile come back to be compared by position. */
+  private async insert(collection: ReturnType<Db['collection']>, writes: Write[]): Promise<Write[]> {
+    try {
+      await collection.insertMany(
+        writes.map((w) => w.doc),
+        { ordered: false },
+      );
+      return [];
+    } catch (err) {
+      return this.conflicts(err, writes, collection.collectionName);
+    }
+  }
+
+  private async replace(collection: ReturnType<Db['collection']>, writes: Write[]): Promise<Write[]> {
+    const ops = writes.map((w): AnyBulkWriteOperation => {
+      const filter: Document = { _id: w.id, [`${META}.pos`]: { $lt: w.pos } };
+      return { replaceOne: { filter, replacement: w.doc, upsert: true } };
+    });
+    try {
+      await collection.bulkWrite(ops, { ordered: false });
+      return [];
+    } catch (err) {
+      // A duplicate key here means the stored row is newer: the filter missed and the upsert collided.
+      this.conflicts(err, writes, collection.collectionName);
+      return [];
+    }
+  }
+
+  private conflicts(err: unknown, writes: Write[], table: string): Write[] {
+    if (!(err instanceof MongoBulkWriteError)) throw unavailable(this.o.config.uri, err, table);
+    const errors: unknown = err.writeErrors;
+    const failed = (Array.isArray(errors) ? errors : [errors]) as WriteError[];
+    const other = failed.find((e) => e.code !== DUPLICATE_KEY);
+    if (other) {
+      throw new TidemarkError(
+        'REPLICA_UNAVAILABLE',
+        `writing ${table} failed: ${other.errmsg ?? other.code}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    return failed.map((e) => writes[e.index] as Write);
+  }
+}
+
+function unavailable(uri: string, err: unknown, table?: string): TidemarkError {
+  if (err instanceof TidemarkError) return err;
+  const where = uri.replace(/\/\/[^@/]*@/, '//');
+  return new TidemarkError(
+    'REPLICA_UNAVAILABLE',
+    `${table ? `writing ${table} to ` : ''}the hot replica at ${where} failed: ${(err as Error).message}`,
+    {
+      cause: err,
+      hint: 'tier keeps the events in Kafka and retries; check that MongoDB is up and tier.hot.uri',
+    },
+  );
+}
