@@ -180,6 +180,7 @@ export class TierConsumer {
       readUncommitted: false,
       maxBytesPerPartition: this.o.maxBytesPerPartition,
       sessionTimeout: 30_000,
+      maxWaitTimeInMs: 1_000,
       heartbeatInterval: 3_000,
       retry: {
         retries: Number.MAX_SAFE_INTEGER,

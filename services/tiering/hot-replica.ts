@@ -90,9 +90,18 @@ export class HotReplica implements TierSink {
     this.now = o.now ?? Date.now;
   }
 
+  private connecting: Promise<void> | undefined;
+
   /** Connects and learns what the server supports; a server that is down is retried by the caller. */
-  async connect(): Promise<void> {
-    if (this.db) return;
+  connect(): Promise<void> {
+    this.connecting ??= this.open().catch((err: unknown) => {
+      this.connecting = undefined;
+      throw err;
+    });
+    return this.connecting;
+  }
+
+  private async open(): Promise<void> {
     const client = new MongoClient(this.o.config.uri, {
       serverSelectionTimeoutMS: 5_000,
       appName: 'tidemark-tier',
@@ -111,9 +120,11 @@ export class HotReplica implements TierSink {
   }
 
   async close(): Promise<void> {
+    await this.connecting?.catch(() => undefined);
     await this.client?.close().catch(() => undefined);
     this.client = undefined;
     this.db = undefined;
+    this.connecting = undefined;
   }
 
   async apply(batch: PartitionBatch, ctx: PartitionContext): Promise<void> {

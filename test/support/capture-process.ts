@@ -1,4 +1,5 @@
-// `tidemark capture` as a real child process, for tests that kill it with SIGKILL or stop it with SIGTERM.
+// A `tidemark` daemon (capture, tier) as a real child process, for tests that kill it with SIGKILL or stop it
+// with SIGTERM.
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
@@ -28,7 +29,7 @@ export interface Health {
 
 export class CaptureProcess {
   readonly dir = mkdtempSync(join(tmpdir(), 'tidemark-capture-'));
-  readonly logFile = join(this.dir, 'capture.log');
+  readonly logFile = join(this.dir, 'daemon.log');
   private child: ChildProcess | undefined;
   private exited: Promise<number | null> | undefined;
   starts = 0;
@@ -36,9 +37,10 @@ export class CaptureProcess {
   private constructor(
     readonly configFile: string,
     readonly port: number,
+    readonly command: string,
   ) {}
 
-  static async create(raw: Record<string, unknown>): Promise<CaptureProcess> {
+  static async create(raw: Record<string, unknown>, command = 'capture'): Promise<CaptureProcess> {
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'tidemark-config-'));
     const configFile = join(dir, 'tidemark.yaml');
@@ -46,14 +48,14 @@ export class CaptureProcess {
       configFile,
       stringify({ ...raw, http: { host: '127.0.0.1', port }, log: { level: 'info' } }),
     );
-    return new CaptureProcess(configFile, port);
+    return new CaptureProcess(configFile, port, command);
   }
 
   start(extraArgs: string[] = []): void {
     const out = openSync(this.logFile, 'a');
     this.child = spawn(
       process.execPath,
-      ['--import', 'tsx', cli, 'capture', '--config', this.configFile, ...extraArgs],
+      ['--import', 'tsx', cli, this.command, '--config', this.configFile, ...extraArgs],
       {
         stdio: ['ignore', out, out],
         // The heap cap the README recommends for the capture daemon: V8 otherwise grows lazily past it.
@@ -104,7 +106,7 @@ export class CaptureProcess {
       if (h?.status === status) return h;
       if (Date.now() > deadline) {
         throw new Error(
-          `capture did not reach status ${status} within ${timeoutMs} ms (last: ${h?.status}); log: ${this.logFile}`,
+          `${this.command} did not reach status ${status} within ${timeoutMs} ms (last: ${h?.status}); log: ${this.logFile}`,
         );
       }
       await new Promise((r) => setTimeout(r, 100));

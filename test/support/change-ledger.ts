@@ -37,10 +37,13 @@ export function dedupeByPosition(events: readonly ChangeEvent[]): Ledger {
   return { unique, duplicates, conflicts };
 }
 
-/** The table state the events describe: newest position wins per key; a delete removes the row. */
-export function replayState(unique: readonly ChangeEvent[]): Map<string, Row> {
+/** The table state the events describe: newest position wins per key; a delete removes the row; with keyOf,
+ * an update that changed the key removes the row under its old key. */
+export function replayState(unique: readonly ChangeEvent[], keyOf?: (row: Row) => string): Map<string, Row> {
   const state = new Map<string, Row>();
   for (const e of unique) {
+    // An update of the primary key moves the row: its old key is gone.
+    if (e.op === 'u' && e.before && keyOf) state.delete(keyOf(e.before));
     if (e.op === 'd') state.delete(e.key);
     else if (e.after) state.set(e.key, e.after);
   }
