@@ -207,17 +207,25 @@ export class ColdArchive implements TierSink {
             : file.projection !== projection ||
               Math.floor(ts / HOUR_MS) !== file.hour ||
               Math.max(file.maxTs, ts) - Math.min(file.minTs, ts) > rotate.maxSpanSeconds * 1000 ||
-              file.records.length >= rotate.maxEvents ||
               file.bytes + value.length > rotate.maxBytes ||
               this.openBytes > this.maxOpenBytes;
         if (mustCut) await this.cut(topic, partition, state, ctx);
       }
       this.add(state, projection, event, value, offset, ts);
       state.seen = offset;
+      if (this.full(state)) await this.cut(topic, partition, state, ctx);
     }
-    if (state.file && state.forcedEnd !== undefined && state.file.lastOffset >= state.forcedEnd) {
-      await this.cut(topic, partition, state, ctx);
-    }
+    // A retried batch may have added everything before its cut failed.
+    if (this.full(state)) await this.cut(topic, partition, state, ctx);
+  }
+
+  /** Whether the open file must be closed now that its last record is in. */
+  private full(state: PartitionState): boolean {
+    const file = state.file;
+    if (!file) return false;
+    if (state.forcedEnd !== undefined) return file.lastOffset >= state.forcedEnd;
+    const { maxEvents, maxBytes } = this.o.config.rotate;
+    return file.records.length >= maxEvents || file.bytes >= maxBytes;
   }
 
   private add(
