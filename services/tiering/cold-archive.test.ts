@@ -67,7 +67,7 @@ function message(offset: number, tsMs: number, c: TableCodec = codec): KafkaMess
     timestamp: String(tsMs),
     attributes: 0,
     headers: { [HEADER_SCHEMA]: Buffer.from(c.version) },
-  } as KafkaMessage;
+  };
 }
 
 /** A partition's group offset in memory, as Kafka keeps it. */
