@@ -4,111 +4,19 @@
 
 import { afterEach, describe, expect, it } from 'vitest';
 import { Binary } from 'mongodb';
-import {
-  changeTopic,
-  createKafka,
-  createLogger,
-  encodeKey,
-  SchemaCatalog,
-  type Row,
-} from '../../services/core/index.js';
+import { changeTopic, createKafka, createLogger } from '../../services/core/index.js';
 import { mysqlTimeText } from '../../services/tiering/index.js';
-import { ChangeCollector } from '../support/change-collector.js';
-import { dedupeByPosition, replayState, sameState, sourceState } from '../support/change-ledger.js';
-import type { CaptureProcess } from '../support/capture-process.js';
-import { archiveContents, comparableState, diffStates, replicaContents } from '../support/tier-checks.js';
-import { tierFixture, type TierFixture } from '../support/tier-fixture.js';
+import { archiveContents, replicaContents } from '../support/tier-checks.js';
+import { tierFixture } from '../support/tier-fixture.js';
+import {
+  eventually,
+  expectArchiveComplete,
+  localUri,
+  metric,
+  replicaMatchesSource,
+} from '../support/tier-verify.js';
 
 const logger = createLogger({ level: 'warn' });
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 90_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`${what} did not happen within ${timeoutMs} ms; last: ${String(last)}`);
-    await sleep(300);
-  }
-}
-
-const KEYS: Record<string, string[]> = {
-  messages: ['id'],
-  users: ['id'],
-  memberships: ['room_id', 'user_id'],
-};
-const JSON_COLUMNS: Record<string, string[]> = { messages: ['meta'] };
-
-/** Source rows in replica form; messages only inside their 30-day window. */
-async function expectedReplica(t: TierFixture, table: string) {
-  const state = await sourceState(t.fx.config.source!, t.fx.db, table);
-  if (table === 'messages') {
-    const cutoff = mysqlTimeText(Date.now() - 30 * 86_400_000, false);
-    for (const [k, row] of state) if (String(row.created_at) < cutoff) state.delete(k);
-  }
-  return comparableState(state, KEYS[table]!, JSON_COLUMNS[table]);
-}
-
-async function replicaMatchesSource(t: TierFixture, table: string): Promise<true | undefined> {
-  const replica = await replicaContents(
-    localUri(t),
-    t.mongoDatabase,
-    `${t.fx.db}.${table}`,
-    KEYS[table]!,
-    JSON_COLUMNS[table],
-  );
-  const diff = diffStates(replica.rows, await expectedReplica(t, table));
-  return diff.missing.length + diff.extra.length + diff.different.length === 0 ? true : undefined;
-}
-
-function localUri(t: TierFixture): string {
-  return (t.tierRaw.tier as { hot: { uri: string } }).hot.uri;
-}
-
-/** Every change event of the tables as Kafka holds it, deduplicated by position. */
-async function kafkaEvents(t: TierFixture, tables: string[]) {
-  const kafka = createKafka(t.fx.config.kafka!, logger, '-verify');
-  const catalog = new SchemaCatalog(kafka, t.fx.prefix, logger);
-  const collector = new ChangeCollector(kafka, catalog);
-  try {
-    await collector.start(tables.map((table) => changeTopic(t.fx.prefix, t.fx.db, table)));
-    let seen = -1;
-    // Settled: nothing new for two seconds.
-    for (;;) {
-      await sleep(2000);
-      if (collector.events.length === seen) break;
-      seen = collector.events.length;
-    }
-    return collector.events;
-  } finally {
-    await collector.stop();
-    await catalog.close();
-  }
-}
-
-async function archiveMatchesKafka(t: TierFixture, table: string, expectedEvents: number) {
-  const archive = await archiveContents(t.store, t.archivePrefix, t.fx.db, table);
-  const ledger = dedupeByPosition(archive.events);
-  return ledger.unique.length >= expectedEvents ? { archive, ledger } : undefined;
-}
-
-async function metric(proc: CaptureProcess, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${proc.port}/metrics`)).text();
-  return text
-    .split('\n')
-    .filter((l) => l.startsWith(name))
-    .reduce((sum, l) => sum + Number(l.split(' ').pop()), 0);
-}
 
 describe('tier', () => {
   const cleanup: (() => Promise<unknown>)[] = [];
@@ -195,25 +103,9 @@ describe('tier', () => {
     expect(indexes.map((i) => Object.keys(i.key).join(','))).toContain('room_id,created_at');
 
     // The archive: every change Kafka holds, once, in files that tile each partition.
-    const inKafka = await kafkaEvents(t, ['messages', 'users', 'memberships']);
+    await expectArchiveComplete(t, ['messages', 'users', 'memberships']);
     for (const table of ['messages', 'users', 'memberships']) {
-      const expected = dedupeByPosition(
-        inKafka.filter((c) => c.event.source.table === table).map((c) => c.event),
-      ).unique;
-      const { archive, ledger } = await eventually(`archive of ${table}`, () =>
-        archiveMatchesKafka(t, table, expected.length),
-      );
-      expect(archive.breaks).toEqual([]);
-      expect(archive.mismatches).toEqual([]);
-      expect(ledger.duplicates).toBe(0);
-      expect(ledger.conflicts).toEqual([]);
-      expect(ledger.unique.length).toBe(expected.length);
-      const keyOf = (row: Row) => encodeKey(KEYS[table]!.map((c) => row[c] ?? null));
-      const diff = sameState(
-        replayState(ledger.unique, keyOf),
-        await sourceState(t.fx.config.source!, t.fx.db, table),
-      );
-      expect(diff).toEqual({ missing: [], extra: [], different: [] });
+      const archive = await archiveContents(t.store, t.archivePrefix, t.fx.db, table);
       for (const e of archive.entries) {
         expect(e.rows).toBeLessThanOrEqual(200n);
         expect(e.object_key).toMatch(

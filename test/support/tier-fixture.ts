@@ -43,6 +43,8 @@ export interface TierFixtureOptions {
   store?: 'dir' | 's3';
   tables?: string[];
   configureTier?: (tier: Record<string, unknown>) => void;
+  /** Kafka partitions of the change topics capture creates. */
+  partitions?: number;
 }
 
 export async function tierFixture(o: TierFixtureOptions = {}): Promise<TierFixture> {
@@ -83,6 +85,7 @@ export async function tierFixture(o: TierFixtureOptions = {}): Promise<TierFixtu
     topicRefreshSeconds: 2,
   };
   o.configureTier?.(tier);
+  if (o.partitions) fx.raw.kafka = { ...(fx.raw.kafka as object), partitions: o.partitions };
   const tierRaw = { kafka: fx.raw.kafka, tier, log: fx.raw.log };
   const capture = await CaptureProcess.create(fx.raw);
   const store = openObjectStore(url, s3);

@@ -1,0 +1,152 @@
+// tier under faults, as real processes: SIGKILL at random moments, the object store or MongoDB down for a
+// minute under load, two processes sharing a group with one killed, an event that cannot be read. After each,
+// the replica equals the source and the archive holds every change exactly once, tiling every partition.
+
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { changeTopic, createKafka, createLogger, HEADER_SCHEMA } from '../../services/core/index.js';
+import type { CaptureProcess } from '../support/capture-process.js';
+import { ChatWorkload } from '../support/chat-workload.js';
+import { tierFixture, type TierFixture, type TierFixtureOptions } from '../support/tier-fixture.js';
+import {
+  eventually,
+  expectArchiveComplete,
+  health,
+  replicaMatchesSource,
+  sleep,
+} from '../support/tier-verify.js';
+
+const services = fileURLToPath(new URL('../../deploy/local/services.sh', import.meta.url));
+const ROUNDS = Number(process.env.TIDEMARK_FAULT_ROUNDS ?? 6);
+const OUTAGE_MS = Number(process.env.TIDEMARK_OUTAGE_SECONDS ?? 60) * 1000;
+const logger = createLogger({ level: 'warn' });
+
+describe('tier under faults', () => {
+  const cleanup: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const step of cleanup.splice(0).reverse()) await step().catch(() => undefined);
+  });
+
+  async function setup(o: TierFixtureOptions = {}): Promise<{ t: TierFixture; workload: ChatWorkload }> {
+    const t = await tierFixture(o);
+    cleanup.push(() => t.drop());
+    t.capture.start();
+    await t.capture.waitForStatus('streaming');
+    return { t, workload: new ChatWorkload(t.fx.admin) };
+  }
+
+  async function expectReplicaComplete(t: TierFixture): Promise<void> {
+    await eventually('replica of messages equal to the source', () => replicaMatchesSource(t, 'messages'));
+  }
+
+  it(`loses nothing and doubles nothing when tier is killed with SIGKILL at random moments (${ROUNDS} kills)`, async () => {
+    const { t, workload } = await setup();
+    const tier = await t.newTier();
+    tier.start();
+    workload.start(400);
+    for (let round = 0; round < ROUNDS; round++) {
+      await sleep(1000 + Math.random() * 2500);
+      await tier.kill9();
+      await sleep(Math.random() * 500);
+      tier.start();
+    }
+    await sleep(2000);
+    await workload.stop();
+    await expectReplicaComplete(t);
+    await expectArchiveComplete(t, ['messages']);
+    console.log(
+      `tier SIGKILL test: ${ROUNDS} kills, ${workload.committed} source changes, replica and archive exact`,
+    );
+  });
+
+  it('carries the hot replica on while the object store is down, and completes the archive after', async () => {
+    const { t, workload } = await setup({ store: 's3' });
+    const tier = await t.newTier();
+    tier.start();
+    workload.start(300);
+    await sleep(2000);
+    execFileSync(services, ['down', 'minio'], { stdio: 'ignore' });
+    cleanup.push(() => Promise.resolve(execFileSync(services, ['up', 'minio'], { stdio: 'ignore' })));
+    const downSince = Date.now();
+    await sleep(OUTAGE_MS / 2);
+    await workload.stop();
+    // While the store is still down: the replica catches up, health names the failing archive.
+    await expectReplicaComplete(t);
+    const during = await health(tier);
+    expect(during.healthy).toBe(false);
+    expect(JSON.stringify(during.details.cold)).toMatch(/lastFailure/);
+    await sleep(Math.max(0, OUTAGE_MS - (Date.now() - downSince)));
+    execFileSync(services, ['up', 'minio'], { stdio: 'ignore' });
+    await expectArchiveComplete(t, ['messages']);
+    await eventually('health to recover', async () => ((await health(tier)).healthy ? true : undefined));
+  });
+
+  it('carries the archive on while MongoDB is down, and completes the replica after', async () => {
+    const { t, workload } = await setup();
+    const tier = await t.newTier();
+    tier.start();
+    workload.start(300);
+    await sleep(2000);
+    execFileSync(services, ['down', 'ferretdb'], { stdio: 'ignore' });
+    cleanup.push(() => Promise.resolve(execFileSync(services, ['up', 'ferretdb'], { stdio: 'ignore' })));
+    const downSince = Date.now();
+    await sleep(OUTAGE_MS / 2);
+    await workload.stop();
+    await expectArchiveComplete(t, ['messages']);
+    expect((await health(tier)).healthy).toBe(false);
+    await sleep(Math.max(0, OUTAGE_MS - (Date.now() - downSince)));
+    execFileSync(services, ['up', 'ferretdb'], { stdio: 'ignore' });
+    await expectReplicaComplete(t);
+  });
+
+  it('shares the partitions between two processes, one killed and restarted mid-load, with the same result', async () => {
+    const { t, workload } = await setup({ partitions: 2 });
+    const a = await t.newTier();
+    const b = await t.newTier();
+    a.start();
+    b.start();
+    workload.start(400);
+    await sleep(4000);
+    await b.kill9();
+    await sleep(3000);
+    b.start();
+    await sleep(4000);
+    await workload.stop();
+    await expectReplicaComplete(t);
+    await expectArchiveComplete(t, ['messages']);
+    const assigned = (p: CaptureProcess) => p.log().includes('joined the consumer group');
+    expect(assigned(a) && assigned(b)).toBe(true);
+  });
+
+  it('stops a partition on an event it cannot read, naming topic, partition and offset, and goes on with the rest', async () => {
+    const { t } = await setup();
+    const tier = await t.newTier();
+    tier.start();
+    await t.fx.admin.query("INSERT INTO users VALUES (1, 'ann', 1, NULL)");
+    await eventually('users replicated', () => replicaMatchesSource(t, 'users'));
+    const kafka = createKafka(t.fx.config.kafka!, logger, '-bad');
+    const producer = kafka.producer();
+    await producer.connect();
+    const topic = changeTopic(t.fx.prefix, t.fx.db, 'messages');
+    const [sent] = await producer.send({
+      topic,
+      messages: [
+        { key: '["1"]', value: Buffer.from('not avro'), headers: { [HEADER_SCHEMA]: 'ffffffffffffffff' } },
+      ],
+    });
+    await producer.disconnect();
+    const offset = sent?.baseOffset ?? '?';
+    await eventually(
+      'the partition to stop',
+      async () => ((await health(tier)).healthy ? undefined : true),
+      120_000,
+    );
+    const report = JSON.stringify((await health(tier)).details);
+    expect(report).toContain(`${topic}[0]`);
+    expect(tier.log()).toContain(`cannot read the event at ${topic} partition 0 offset ${offset}`);
+    // Other tables go on.
+    await t.fx.admin.query("INSERT INTO users VALUES (2, 'bob', 2, NULL)");
+    await eventually('users replicated after the stop', () => replicaMatchesSource(t, 'users'));
+  });
+});
