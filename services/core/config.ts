@@ -156,11 +156,6 @@ const tablePatterns = z
   })
   .default({ include: ['*.*'], exclude: [] });
 
-const secretOrFile = (field: string) =>
-  z
-    .strictObject({ value: z.string().optional(), file: z.string().optional() })
-    .transform((s, ctx) => secretFromFile(s.value, s.file, field, ctx));
-
 const hotTableSchema = z.strictObject({
   /** Keep only rows whose `column` (DATETIME, TIMESTAMP or DATE) lies within the last `days`; others are evicted. */
   window: z
@@ -226,7 +221,8 @@ const coldSchema = z
     encryption: z
       .strictObject({
         keyId: z.string().min(1),
-        keys: z.record(z.string(), z.union([z.string().min(1), secretOrFile('key')])),
+        /** Each key as 64 hex / 44 base64 characters, or { file: path } to read it from a mounted secret. */
+        keys: z.record(z.string(), z.union([z.string().min(1), z.strictObject({ file: z.string().min(1) })])),
       })
       .optional(),
   })
@@ -255,6 +251,8 @@ const tierSchema = z.strictObject({
     .default(4 * 1024 * 1024),
   /** How often new change topics (newly captured tables) are looked for. */
   topicRefreshSeconds: z.number().min(1).default(30),
+  /** A member silent this long loses its partitions to the rest of its group (Kafka allows 6–300 s by default). */
+  sessionTimeoutSeconds: z.number().min(6).max(300).default(10),
   /** Backoff while a store is down, doubling from min to max; the partition's data stays in Kafka meanwhile. */
   retry: z
     .strictObject({

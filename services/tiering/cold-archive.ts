@@ -4,6 +4,7 @@
 // (offset = the file's start, metadata = where it ends), so whoever reads the partition next cuts the very
 // same file, and only after the upload does the committed offset move past it.
 
+import { readFileSync } from 'node:fs';
 import type { KafkaMessage } from 'kafkajs';
 import {
   avroType,
@@ -14,6 +15,7 @@ import {
   manifestKey,
   parseMasterKey,
   sealObject,
+  TidemarkError,
   writeAvroContainer,
   type AvroSchema,
   type AvroType,
@@ -44,9 +46,24 @@ export function parseCutMetadata(metadata: string | null): bigint | undefined {
 
 export function keyringFromConfig(encryption: ColdConfig['encryption']): Keyring | undefined {
   if (!encryption) return undefined;
-  const all = Object.entries(encryption.keys).map(([id, text]) =>
-    parseMasterKey(id, text ?? '', `tier.cold.encryption.keys.${id}`),
-  );
+  const all = Object.entries(encryption.keys).map(([id, given]) => {
+    const field = `tier.cold.encryption.keys.${id}`;
+    if (typeof given === 'string') return parseMasterKey(id, given, field);
+    let text: string;
+    try {
+      text = readFileSync(given.file, 'utf8');
+    } catch (err) {
+      throw new TidemarkError(
+        'CONFIG_INVALID',
+        `${field}: cannot read ${given.file}: ${(err as Error).message}`,
+        {
+          cause: err,
+          hint: 'mount the key file, or give the key inline (64 hex characters)',
+        },
+      );
+    }
+    return parseMasterKey(id, text, field);
+  });
   const current = all.find((k) => k.id === encryption.keyId);
   return current ? { current, all } : undefined;
 }

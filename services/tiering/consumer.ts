@@ -62,6 +62,7 @@ export interface TierConsumerOptions {
   retry: { minMs: number; maxMs: number };
   maxBytesPerPartition: number;
   topicRefreshMs: number;
+  sessionTimeoutMs: number;
 }
 
 const sleep = (ms: number, signal?: AbortSignal) =>
@@ -179,7 +180,7 @@ export class TierConsumer {
       groupId,
       readUncommitted: false,
       maxBytesPerPartition: this.o.maxBytesPerPartition,
-      sessionTimeout: 30_000,
+      sessionTimeout: this.o.sessionTimeoutMs,
       maxWaitTimeInMs: 1_000,
       heartbeatInterval: 3_000,
       retry: {
@@ -201,12 +202,16 @@ export class TierConsumer {
       this.lastFailure = String(e.payload.error?.message ?? e.payload.error);
       logger.warn({ err: e.payload.error, group: groupId }, 'consumer failed; restarting it');
     });
+    let tickFailing = false;
     const ticker = setInterval(() => {
       if (!sink.tick) return;
       sink
         .tick((topic, partition) => this.contextFor(topic, partition))
+        .then(() => (tickFailing = false))
         .catch((err: unknown) => {
-          logger.warn({ err }, 'periodic tiering work failed; retrying on the next tick');
+          // Once per failure streak: the store being down is already reported by the batches.
+          if (!tickFailing) logger.warn({ err }, 'periodic tiering work failed; retrying every second');
+          tickFailing = true;
         });
     }, 1000);
     try {

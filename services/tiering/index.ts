@@ -93,6 +93,7 @@ export async function runTierDaemon(config: Config, options: TierDaemonOptions =
         retry: tier.retry,
         maxBytesPerPartition: tier.maxBytesPerPartition,
         topicRefreshMs: tier.topicRefreshSeconds * 1000,
+        sessionTimeoutMs: tier.sessionTimeoutSeconds * 1000,
       }),
     );
   }

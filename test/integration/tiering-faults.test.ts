@@ -36,6 +36,9 @@ describe('tier under faults', () => {
     return { t, workload: new ChatWorkload(t.fx.admin) };
   }
 
+  const started = Date.now();
+  const step = (what: string) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${what}`);
+
   async function expectReplicaComplete(t: TierFixture): Promise<void> {
     await eventually('replica of messages equal to the source', () => replicaMatchesSource(t, 'messages'));
   }
@@ -69,13 +72,16 @@ describe('tier under faults', () => {
     execFileSync(services, ['down', 'minio'], { stdio: 'ignore' });
     cleanup.push(() => Promise.resolve(execFileSync(services, ['up', 'minio'], { stdio: 'ignore' })));
     const downSince = Date.now();
+    step('minio down');
     await sleep(OUTAGE_MS / 2);
     await workload.stop();
+    step('workload stopped');
     // While the store is still down: the replica catches up, health names the failing archive.
     await expectReplicaComplete(t);
     const during = await health(tier);
     expect(during.healthy).toBe(false);
     expect(JSON.stringify(during.details.cold)).toMatch(/lastFailure/);
+    step('replica complete');
     await sleep(Math.max(0, OUTAGE_MS - (Date.now() - downSince)));
     execFileSync(services, ['up', 'minio'], { stdio: 'ignore' });
     await expectArchiveComplete(t, ['messages']);

@@ -65,8 +65,10 @@ export async function replicaMatchesSource(t: TierFixture, table: string): Promi
     KEYS[table]!,
     JSON_COLUMNS[table],
   );
-  const diff = diffStates(replica.rows, await expectedReplica(t, table));
-  return diff.missing.length + diff.extra.length + diff.different.length === 0 ? true : undefined;
+  const expected = await expectedReplica(t, table);
+  const diff = diffStates(replica.rows, expected);
+  if (diff.missing.length + diff.extra.length + diff.different.length === 0) return true;
+  throw new Error(`replica has ${replica.rows.size} rows, source ${expected.size}: ${JSON.stringify(diff)}`);
 }
 
 export function localUri(t: TierFixture): string {
