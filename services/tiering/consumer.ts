@@ -282,6 +282,24 @@ export class TierConsumer {
       messages: batch.messages,
       highWatermark: BigInt(batch.highWatermark),
     };
+    // A slow store must not cost the partition: keep the membership alive while the sink works.
+    const beat = setInterval(() => void payload.heartbeat().catch(() => undefined), 2000);
+    try {
+      await this.applyWithRetry(payload, work, ctx, signal);
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  private async applyWithRetry(
+    payload: EachBatchPayload,
+    work: PartitionBatch,
+    ctx: PartitionContext,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const { batch } = payload;
+    const { topic, partition } = work;
+    const id = `${topic}[${partition}]`;
     let backoff = this.o.retry.minMs;
     for (let attempt = 1; ; attempt++) {
       if (signal.aborted || ctx.isStale()) return;
@@ -294,6 +312,9 @@ export class TierConsumer {
           this.stopPartition(payload, id, err);
           return;
         }
+        // Group membership errors (a rebalance, a lost session) belong to kafkajs: it rejoins and the
+        // partition is read again from its committed offset, by this member or another.
+        if (err instanceof Error && err.name.startsWith('KafkaJS')) throw err;
         this.lastFailure = isTidemarkError(err) ? err.describe() : (err as Error).message;
         this.o.metrics.retries.inc({ group: this.o.name });
         this.o.logger.warn(

@@ -45,6 +45,8 @@ export interface RowMeta {
 
 interface Write {
   id: BsonValue;
+  /** An insert or snapshot read: most likely a row the replica does not hold yet. */
+  fresh: boolean;
   /** Stable identity of the _id for collapsing writes to one per row. */
   idKey: string;
   pos: string;
@@ -243,6 +245,7 @@ export class HotReplica implements TierSink {
   private async write(events: { event: ChangeEvent; codec: TableCodec }[]): Promise<void> {
     // One write per row: the change with the highest position wins, and a batch is one round of bulk writes.
     const byTable = new Map<string, Map<string, Write>>();
+    const applied: { table: string; op: string }[] = [];
     const keep = (table: string, w: Write) => {
       let writes = byTable.get(table);
       if (!writes) byTable.set(table, (writes = new Map<string, Write>()));
@@ -260,6 +263,7 @@ export class HotReplica implements TierSink {
         return {
           id,
           idKey: idKeyOf(id),
+          fresh: false,
           pos,
           doc: { _id: id, [META]: { ...meta, op: 'd', deleted: true, at: new Date(this.now()) } },
         };
@@ -267,7 +271,7 @@ export class HotReplica implements TierSink {
       const after = event.after;
       if (event.op === 'd' || !after) {
         if (event.before) keep(table, tombstone(event.before));
-        this.o.metrics.rowsApplied.inc({ table, op: event.op });
+        applied.push({ table, op: event.op });
         continue;
       }
       const id = documentId(columns, codec.keyColumns, after, this.mapping);
@@ -277,17 +281,22 @@ export class HotReplica implements TierSink {
         const old = tombstone(event.before);
         if (old.idKey !== idKey) keep(table, old);
       }
-      if (this.outsideWindow(table, after)) keep(table, { ...tombstone(after), id, idKey });
-      else
+      if (this.outsideWindow(table, after)) {
+        // Too old for the replica: a new row is not written; a row updated out of the window goes.
+        if (event.op === 'u') keep(table, { ...tombstone(after), id, idKey });
+      } else
         keep(table, {
           id,
           idKey,
+          fresh: event.op === 'c' || event.op === 'r',
           pos,
           doc: { _id: id, ...rowToBson(columns, after, this.mapping), [META]: meta },
         });
-      this.o.metrics.rowsApplied.inc({ table, op: event.op });
+      applied.push({ table, op: event.op });
     }
     for (const [table, writes] of byTable) await this.writeTable(table, [...writes.values()]);
+    // Counted once written, so a retried batch is not counted twice.
+    for (const labels of applied) this.o.metrics.rowsApplied.inc(labels);
   }
 
   private outsideWindow(table: string, row: NonNullable<ChangeEvent['after']>): boolean {
@@ -298,37 +307,19 @@ export class HotReplica implements TierSink {
   }
 
   /**
-   * New rows go in with insertMany; rows the replica holds are replaced only where their stored position is
-   * older, so a replayed or out-of-order event never overwrites a newer one.
+   * Rows that are new to the source (inserts, snapshot reads) go in with one unordered insertMany; every
+   * other write, and an insert whose row is already there, is a replace that matches only where the stored
+   * position is older. A replace that finds a newer row collides on _id and is counted as stale. No reads:
+   * each write is addressed by _id alone, which every MongoDB-compatible server serves from its key.
    */
   private async writeTable(table: string, writes: Write[]): Promise<void> {
     const collection = (this.db as Db).collection(table);
-    let pending = writes;
-    for (let round = 0; pending.length > 0; round++) {
-      if (round >= 5) {
-        throw new TidemarkError(
-          'INTERNAL',
-          `${table}: ${pending.length} rows kept changing under concurrent writers`,
-        );
-      }
-      const stored = new Map<string, string>();
-      const found = collection.find({ _id: { $in: pending.map((w) => w.id) } } as Document, {
-        projection: { [`${META}.pos`]: 1 },
-      });
-      for await (const doc of found)
-        stored.set(idKeyOf(doc._id as unknown as BsonValue), (doc[META] as RowMeta | undefined)?.pos ?? '');
-      const inserts: Write[] = [];
-      const replaces: Write[] = [];
-      for (const w of pending) {
-        const current = stored.get(w.idKey);
-        if (current === undefined) inserts.push(w);
-        else if (current < w.pos) replaces.push(w);
-        else this.o.metrics.staleSkipped.inc({ table });
-      }
-      const retry: Write[] = [];
-      if (inserts.length > 0) retry.push(...(await this.insert(collection, inserts)));
-      if (replaces.length > 0) retry.push(...(await this.replace(collection, replaces)));
-      pending = retry;
+    const inserts = writes.filter((w) => w.fresh);
+    const replaces = writes.filter((w) => !w.fresh);
+    if (inserts.length > 0) replaces.push(...(await this.insert(collection, inserts)));
+    if (replaces.length > 0) {
+      const stale = await this.replace(collection, replaces);
+      if (stale > 0) this.o.metrics.staleSkipped.inc({ table }, stale);
     }
   }
 
@@ -345,18 +336,18 @@ export class HotReplica implements TierSink {
     }
   }
 
-  private async replace(collection: ReturnType<Db['collection']>, writes: Write[]): Promise<Write[]> {
+  /** Conditional replaces; resolves to how many found a newer row. */
+  private async replace(collection: ReturnType<Db['collection']>, writes: Write[]): Promise<number> {
     const ops = writes.map((w): AnyBulkWriteOperation => {
       const filter: Document = { _id: w.id, [`${META}.pos`]: { $lt: w.pos } };
       return { replaceOne: { filter, replacement: w.doc, upsert: true } };
     });
     try {
       await collection.bulkWrite(ops, { ordered: false });
-      return [];
+      return 0;
     } catch (err) {
       // A duplicate key here means the stored row is newer: the filter missed and the upsert collided.
-      this.conflicts(err, writes, collection.collectionName);
-      return [];
+      return this.conflicts(err, writes, collection.collectionName).length;
     }
   }
 

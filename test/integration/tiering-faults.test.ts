@@ -61,7 +61,7 @@ describe('tier under faults', () => {
     console.log(
       `tier SIGKILL test: ${ROUNDS} kills, ${workload.committed} source changes, replica and archive exact`,
     );
-  });
+  }, 420_000);
 
   it('carries the hot replica on while the object store is down, and completes the archive after', async () => {
     const { t, workload } = await setup({ store: 's3' });
@@ -86,7 +86,7 @@ describe('tier under faults', () => {
     execFileSync(services, ['up', 'minio'], { stdio: 'ignore' });
     await expectArchiveComplete(t, ['messages']);
     await eventually('health to recover', async () => ((await health(tier)).healthy ? true : undefined));
-  });
+  }, 420_000);
 
   it('carries the archive on while MongoDB is down, and completes the replica after', async () => {
     const { t, workload } = await setup();
@@ -104,7 +104,7 @@ describe('tier under faults', () => {
     await sleep(Math.max(0, OUTAGE_MS - (Date.now() - downSince)));
     execFileSync(services, ['up', 'ferretdb'], { stdio: 'ignore' });
     await expectReplicaComplete(t);
-  });
+  }, 420_000);
 
   it('shares the partitions between two processes, one killed and restarted mid-load, with the same result', async () => {
     const { t, workload } = await setup({ partitions: 2 });
@@ -123,7 +123,7 @@ describe('tier under faults', () => {
     await expectArchiveComplete(t, ['messages']);
     const assigned = (p: CaptureProcess) => p.log().includes('joined the consumer group');
     expect(assigned(a) && assigned(b)).toBe(true);
-  });
+  }, 420_000);
 
   it('stops a partition on an event it cannot read, naming topic, partition and offset, and goes on with the rest', async () => {
     const { t } = await setup();
