@@ -307,23 +307,35 @@ export class HotReplica implements TierSink {
   }
 
   /**
-   * Rows that are new to the source (inserts, snapshot reads) go in with one unordered insertMany; every
-   * other write, and an insert whose row is already there, is a replace that matches only where the stored
-   * position is older. A replace that finds a newer row collides on _id and is counted as stale. No reads:
-   * each write is addressed by _id alone, which every MongoDB-compatible server serves from its key.
+   * Rows new to the source (inserts, snapshot reads) go in with one unordered insertMany. Every other write,
+   * and an insert whose row is already there, first has its stored position looked up in one query; writes
+   * not newer than what is stored are dropped as stale, the rest are replaces that match only where the
+   * stored position is still older. Replaces are sent ordered: FerretDB 1.x stops an unordered update batch
+   * at its first error without applying or reporting the rest, so after a conflict (a concurrent writer)
+   * the remainder is sent again.
    */
   private async writeTable(table: string, writes: Write[]): Promise<void> {
     const collection = (this.db as Db).collection(table);
     const inserts = writes.filter((w) => w.fresh);
-    const replaces = writes.filter((w) => !w.fresh);
-    if (inserts.length > 0) replaces.push(...(await this.insert(collection, inserts)));
-    if (replaces.length > 0) {
-      const stale = await this.replace(collection, replaces);
-      if (stale > 0) this.o.metrics.staleSkipped.inc({ table }, stale);
+    const others = writes.filter((w) => !w.fresh);
+    if (inserts.length > 0) others.push(...(await this.insert(collection, inserts)));
+    if (others.length === 0) return;
+    const stored = new Map<string, string>();
+    const found = collection.find({ _id: { $in: others.map((w) => w.id) } } as Document, {
+      projection: { [`${META}.pos`]: 1 },
+    });
+    for await (const doc of found) {
+      stored.set(idKeyOf(doc._id as unknown as BsonValue), (doc[META] as RowMeta | undefined)?.pos ?? '');
     }
+    const newer = others.filter((w) => {
+      const current = stored.get(w.idKey);
+      return current === undefined || current < w.pos;
+    });
+    const stale = others.length - newer.length + (await this.replace(collection, newer));
+    if (stale > 0) this.o.metrics.staleSkipped.inc({ table }, stale);
   }
 
-  /** Inserts; rows another writer inserted meanwhile come back to be compared by position. */
+  /** Inserts; rows already there come back to be compared by position. */
   private async insert(collection: ReturnType<Db['collection']>, writes: Write[]): Promise<Write[]> {
     try {
       await collection.insertMany(
@@ -336,19 +348,27 @@ export class HotReplica implements TierSink {
     }
   }
 
-  /** Conditional replaces; resolves to how many found a newer row. */
+  /** Conditional replaces, in order; resolves to how many met a newer row. */
   private async replace(collection: ReturnType<Db['collection']>, writes: Write[]): Promise<number> {
-    const ops = writes.map((w): AnyBulkWriteOperation => {
-      const filter: Document = { _id: w.id, [`${META}.pos`]: { $lt: w.pos } };
-      return { replaceOne: { filter, replacement: w.doc, upsert: true } };
-    });
-    try {
-      await collection.bulkWrite(ops, { ordered: false });
-      return 0;
-    } catch (err) {
-      // A duplicate key here means the stored row is newer: the filter missed and the upsert collided.
-      return this.conflicts(err, writes, collection.collectionName).length;
+    let stale = 0;
+    let rest = writes;
+    while (rest.length > 0) {
+      const ops = rest.map((w): AnyBulkWriteOperation => {
+        const filter: Document = { _id: w.id, [`${META}.pos`]: { $lt: w.pos } };
+        return { replaceOne: { filter, replacement: w.doc, upsert: true } };
+      });
+      try {
+        await collection.bulkWrite(ops, { ordered: true });
+        return stale;
+      } catch (err) {
+        // A duplicate key means the stored row is newer: the filter missed and the upsert collided.
+        const [conflict] = this.conflicts(err, rest, collection.collectionName);
+        if (!conflict) return stale;
+        stale++;
+        rest = rest.slice(rest.indexOf(conflict) + 1);
+      }
     }
+    return stale;
   }
 
   private conflicts(err: unknown, writes: Write[], table: string): Write[] {
