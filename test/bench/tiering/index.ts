@@ -1,0 +1,1160 @@
+// Tiering benchmark: Kafka → cold archive (local directory, MinIO) and Kafka → hot replica (FerretDB), each
+// beside a baseline measured in the same run (raw Kafka consumption; a plain insertMany into FerretDB), and
+// the freshness of the hot replica behind real `tidemark capture` and `tidemark tier` processes.
+// Run with `make bench BENCH=tiering` (npx tsx test/bench/run.ts tiering); about 4 minutes by default.
+//
+//   BENCH_EVENTS             change events put in Kafka once and read by every step (default 1,000,000)
+//   BENCH_FRESHNESS_SECONDS  how long rows are written at 2,000/s for the freshness step (default 20)
+
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Partitioners, type Admin, type Kafka, type Message } from 'kafkajs';
+import { MongoClient, type Document } from 'mongodb';
+import mysql from 'mysql2/promise';
+import {
+  changeTopic,
+  configSchema,
+  createKafka,
+  createLogger,
+  documentId,
+  ensureTopics,
+  formatPosition,
+  HEADER_SCHEMA,
+  listManifestEntries,
+  openObjectStore,
+  rowToBson,
+  schemasTopic,
+  TableCodec,
+  type ChangeEvent,
+  type ObjectStore,
+  type Row,
+  type TableSchema,
+} from '../../../services/core/index.js';
+import { META, runTierDaemon, type RowMeta } from '../../../services/tiering/index.js';
+import { captureFixture } from '../../support/capture-fixture.js';
+import { CaptureProcess, freePort } from '../../support/capture-process.js';
+import { localServices, uniqueName } from '../../support/local-services.js';
+import { measure, rate, report, type Measurement } from '../measure.js';
+
+function positiveNumber(name: string, fallback: number): number {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new Error(`${name} must be a positive number, not "${text}"`);
+  return value;
+}
+
+const EVENTS = Math.floor(positiveNumber('BENCH_EVENTS', 1_000_000));
+const FRESHNESS_SECONDS = positiveNumber('BENCH_FRESHNESS_SECONDS', 20);
+/** No step may take longer than this; one that does fails with what it reached. */
+const STEP_LIMIT_MS = 10 * 60_000;
+/** The hot replica is stopped once it took this many times baseline B: its 0.7× target is out of reach. */
+const HOT_CUTOFF_FACTOR = 3;
+const PARTITIONS = 2;
+/** Cold archive: events per data file (rotate.maxEvents). */
+const COLD_MAX_EVENTS = 100_000;
+const PRODUCE_CHUNK = 5_000;
+const PRODUCE_IN_FLIGHT = 4;
+/** Baseline B: insertMany chunks and how many run at once (the replica writes both partitions at once). */
+const INSERT_CHUNK = 10_000;
+const INSERT_IN_FLIGHT = 2;
+/** Rows per source transaction, in the events put in Kafka and in the freshness writes. */
+const ROWS_PER_TXN = 20;
+const FRESHNESS_TXN_EVERY_MS = 10;
+/** How long the freshness step waits, after the writes, for the last rows to become readable. */
+const DRAIN_LIMIT_MS = 60_000;
+
+const TARGETS = { coldDir: 200_000, coldS3: 100_000, hotVsInsert: 0.7, freshnessP99Ms: 1_000 };
+
+const s = localServices();
+const logger = createLogger({ level: 'warn' });
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+const errorText = (err: unknown) =>
+  err instanceof Error ? err.message : typeof err === 'string' ? err : JSON.stringify(err);
+
+const DB = 'chat';
+const TABLE = 'messages';
+const TABLE_SCHEMA: TableSchema = {
+  db: DB,
+  table: TABLE,
+  columns: [
+    { name: 'id', type: 'bigint' },
+    { name: 'room_id', type: 'int' },
+    { name: 'user_id', type: 'bigint' },
+    { name: 'body', type: 'varchar' },
+    { name: 'created_at', type: 'datetime', fsp: 6 },
+  ],
+  primaryKey: ['id'],
+};
+const BODIES = [
+  'has anyone started on the reading for Thursday? I am stuck on the second chapter already',
+  'the slides from today are up on the course page, the diagrams are near the end of the deck',
+  'can we move the group meeting to 4pm, the library rooms are all booked before then sorry',
+  'reminder: the quiz covers weeks three to five, bring a calculator and a pencil please ✏️',
+  'thanks! that explanation of the proof finally made it click for me, much appreciated 🙏',
+  'is the lab report due at midnight or at the start of class? the syllabus says both dates',
+];
+
+/** The i-th change event (i from 1): an insert of a chat message, as capture would publish it. */
+function messageEvent(codec: TableCodec, i: number, baseMs: number): ChangeEvent {
+  const tsMs = baseMs + Math.floor(i / 100);
+  const iso = new Date(tsMs).toISOString();
+  const row: Row = {
+    id: BigInt(i),
+    room_id: i % 500,
+    user_id: BigInt(i % 10_000),
+    body: `#${i} ${BODIES[i % BODIES.length]}`,
+    created_at: `${iso.slice(0, 10)} ${iso.slice(11, 23)}${String(i % 1000).padStart(3, '0')}`,
+  };
+  const txn = Math.floor(i / ROWS_PER_TXN);
+  return {
+    op: 'c',
+    before: null,
+    after: row,
+    key: codec.keyOf(row),
+    tsMs,
+    pos: { file: 1, offset: 4 + txn * 4_000, row: i % ROWS_PER_TXN },
+    tx: `0-1-${txn}`,
+    source: { serverId: 1, db: DB, table: TABLE, schemaVersion: codec.version },
+  };
+}
+
+/** The document the hot replica writes for an insert event (FerretDB: no Decimal128). */
+function replicaDocument(codec: TableCodec, event: ChangeEvent): Document {
+  const mapping = { decimal128: false };
+  const after = event.after as Row;
+  const meta: RowMeta = {
+    pos: formatPosition(event.pos),
+    ts: new Date(event.tsMs),
+    op: event.op,
+    tx: event.tx,
+  };
+  return {
+    _id: documentId(codec.table.columns, codec.keyColumns, after, mapping),
+    ...rowToBson(codec.table.columns, after, mapping),
+    [META]: meta,
+  };
+}
+
+/** measure(), with the peak RSS of this process during the step (not since start), sampled every 50 ms. */
+async function step(name: string, unit: string, work: () => Promise<number>): Promise<Measurement> {
+  let peak = process.memoryUsage().rss;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+  try {
+    const m = await measure(name, unit, work);
+    return { ...m, peakRssMiB: Math.max(peak, process.memoryUsage().rss) / 1024 / 1024 };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
+// --- CPU of other processes (local servers, child daemons), from /proc -------------------------------------
+
+const CLOCK_TICKS = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+function cpuSecondsOf(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Peak resident memory of a process over its life (VmHWM), in MiB. */
+function peakRssOf(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+  } catch {
+    return 0;
+  }
+}
+
+const SERVER_PID_FILES: Record<string, string> = {
+  mariadb: 'mariadb/run/mariadbd.pid',
+  kafka: 'kafka/kafka.pid',
+  ferretdb: 'ferretdb/ferretdb.pid',
+  minio: 'minio/minio.pid',
+};
+
+function serverCpu(): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [name, file] of Object.entries(SERVER_PID_FILES)) {
+    try {
+      const cpu = cpuSecondsOf(Number(readFileSync(join(s.state, file), 'utf8').trim()));
+      if (cpu !== undefined) out.set(name, cpu);
+    } catch {
+      // not running or not ours: left out
+    }
+  }
+  return out;
+}
+
+/** Runs `work` and prints the CPU the local servers spent meanwhile. */
+async function withServerCpu<T>(label: string, work: () => Promise<T>): Promise<T> {
+  const before = serverCpu();
+  const result = await work();
+  const after = serverCpu();
+  const parts = [...after]
+    .map(([name, cpu]) => [name, cpu - (before.get(name) ?? cpu)] as const)
+    .filter(([, used]) => used >= 0.05)
+    .map(([name, used]) => `${name} ${used.toFixed(1)} s`);
+  console.log(`  (${label}: server CPU meanwhile: ${parts.join(', ') || 'none measurable'})`);
+  return result;
+}
+
+/**
+ * Waits until FerretDB has been nearly idle for a second (at most limitMs): a daemon stopped in the middle of
+ * a write leaves FerretDB working on it, which would weigh on the next step.
+ */
+async function settleFerretDb(limitMs: number): Promise<void> {
+  let pid: number | undefined;
+  try {
+    pid = Number(readFileSync(join(s.state, SERVER_PID_FILES.ferretdb!), 'utf8').trim());
+  } catch {
+    return;
+  }
+  const started = performance.now();
+  for (;;) {
+    const before = cpuSecondsOf(pid);
+    await sleep(1_000);
+    const after = cpuSecondsOf(pid);
+    if (before === undefined || after === undefined || after - before < 0.2) break;
+    if (performance.now() - started > limitMs) {
+      console.log(`  (FerretDB was still busy after ${(limitMs / 1000).toFixed(0)} s; going on anyway)`);
+      return;
+    }
+  }
+  const waited = (performance.now() - started) / 1000;
+  if (waited > 1.5) console.log(`  (waited ${waited.toFixed(0)} s for FerretDB to finish earlier work)`);
+}
+
+// --- Kafka ---------------------------------------------------------------------------------------------
+
+interface Fill {
+  prefix: string;
+  topic: string;
+  codec: TableCodec;
+  /** High watermark of each partition after the fill. */
+  ends: Map<number, bigint>;
+  baseMs: number;
+}
+
+async function fillKafka(kafka: Kafka, admin: Admin, prefix: string): Promise<Fill> {
+  const codec = new TableCodec(TABLE_SCHEMA);
+  const topic = changeTopic(prefix, DB, TABLE);
+  await ensureTopics(admin, [
+    { topic: schemasTopic(prefix), partitions: 1, replicationFactor: 1, compacted: true },
+    { topic, partitions: PARTITIONS, replicationFactor: 1, maxMessageBytes: 16 * 1024 * 1024 },
+  ]);
+  const producer = kafka.producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+    allowAutoTopicCreation: false,
+  });
+  await producer.connect();
+  const baseMs = Date.now();
+  try {
+    await producer.send({
+      topic: schemasTopic(prefix),
+      acks: -1,
+      messages: [
+        {
+          key: `${DB}.${TABLE}:${codec.version}`,
+          value: JSON.stringify(codec.schema),
+          headers: { [HEADER_SCHEMA]: codec.version },
+        },
+      ],
+    });
+    const headers = { [HEADER_SCHEMA]: codec.version };
+    const pending: Promise<unknown>[] = [];
+    for (let first = 1; first <= EVENTS; first += PRODUCE_CHUNK) {
+      const messages: Message[] = [];
+      for (let i = first; i < first + PRODUCE_CHUNK && i <= EVENTS; i++) {
+        const event = messageEvent(codec, i, baseMs);
+        messages.push({ key: event.key, value: codec.encode(event), headers });
+      }
+      const sent = producer.send({ topic, acks: -1, messages });
+      sent.catch(() => undefined); // awaited below; this only keeps a failure from being reported twice
+      pending.push(sent);
+      if (pending.length >= PRODUCE_IN_FLIGHT) await pending.shift();
+    }
+    await Promise.all(pending);
+  } finally {
+    await producer.disconnect();
+  }
+  const ends = new Map<number, bigint>();
+  for (const p of await admin.fetchTopicOffsets(topic)) ends.set(p.partition, BigInt(p.high));
+  const total = [...ends.values()].reduce((a, b) => a + b, 0n);
+  if (total !== BigInt(EVENTS))
+    throw new Error(`${topic} holds ${total} events after the fill, not ${EVENTS}`);
+  return { prefix, topic, codec, ends, baseMs };
+}
+
+/** Baseline A: a kafkajs consumer (read_committed, like tier) that only counts the messages of its batches. */
+async function rawConsume(kafka: Kafka, fill: Fill): Promise<{ joinedAt: number; doneAt: number }> {
+  const consumer = kafka.consumer({
+    groupId: uniqueName('tmbench_raw'),
+    readUncommitted: false,
+    maxBytesPerPartition: configSchema.parse({ tier: {} }).tier!.maxBytesPerPartition,
+    maxWaitTimeInMs: 1_000,
+  });
+  let joinedAt: number | undefined;
+  consumer.on(consumer.events.GROUP_JOIN, () => (joinedAt ??= performance.now()));
+  let count = 0;
+  let doneAt = 0;
+  let finished: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => (finished = resolve));
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [fill.topic], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      partitionsConsumedConcurrently: 4,
+      eachBatch: ({ batch }) => {
+        count += batch.messages.length;
+        if (count >= EVENTS && doneAt === 0) {
+          doneAt = performance.now();
+          finished();
+        }
+        return Promise.resolve();
+      },
+    });
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new Error(`raw Kafka consumption read ${count} of ${EVENTS} events in ${STEP_LIMIT_MS / 1000} s`),
+          ),
+        STEP_LIMIT_MS,
+      );
+    });
+    try {
+      await Promise.race([done, limit]);
+    } finally {
+      clearTimeout(timer);
+    }
+  } finally {
+    await consumer.disconnect();
+  }
+  return { joinedAt: joinedAt ?? doneAt, doneAt };
+}
+
+async function committedEvents(
+  admin: Admin,
+  groupId: string,
+  fill: Fill,
+): Promise<{ sum: number; done: boolean }> {
+  const [entry] = await admin.fetchOffsets({ groupId, topics: [fill.topic] });
+  let sum = 0;
+  let done = true;
+  for (const [partition, end] of fill.ends) {
+    const offset = BigInt(entry?.partitions.find((p) => p.partition === partition)?.offset ?? '-1');
+    if (offset > 0n) sum += Number(offset);
+    if (offset < end) done = false;
+  }
+  return { sum, done };
+}
+
+async function groupStable(admin: Admin, groupId: string): Promise<boolean> {
+  const { groups } = await admin.describeGroups([groupId]);
+  const group = groups[0];
+  return group?.state === 'Stable' && group.members.length > 0;
+}
+
+interface Followed {
+  /** Seconds from start until the consumer group was joined (not in the measurement). */
+  startup: number;
+  /** Seconds from joining the group until its commits reached the end (or the run was stopped). */
+  streaming: number;
+  /** Events committed when following ended; below EVENTS when the run was stopped early. */
+  committed: number;
+  finished: boolean;
+  /** Why the run was stopped early, if it was. */
+  stopped?: string;
+}
+
+interface FollowOptions {
+  startedAt: number;
+  /** Stop after this long in all. */
+  limitMs: number;
+  /** Stop when the committed offsets have not moved for this long. */
+  stallMs: number;
+  /** Whether being stopped early is an error (else it is reported as such and the run goes on). */
+  stopIsError: boolean;
+  /** Throws when the daemon died. */
+  alive: () => void;
+  onJoined?: () => void;
+}
+
+/** Follows a tier consumer group's committed offsets until they reach the end of every partition. */
+async function followGroup(
+  admin: Admin,
+  fill: Fill,
+  name: string,
+  groupId: string,
+  o: FollowOptions,
+): Promise<Followed> {
+  let joinedAt: number | undefined;
+  let lastReport = o.startedAt;
+  let reported = 0;
+  let lastMove = o.startedAt;
+  let committed = 0;
+  for (;;) {
+    o.alive();
+    if (joinedAt === undefined && (await groupStable(admin, groupId))) {
+      joinedAt = performance.now();
+      o.onJoined?.();
+    }
+    const progress = await committedEvents(admin, groupId, fill);
+    const now = performance.now();
+    if (progress.sum !== committed) lastMove = now;
+    committed = progress.sum;
+    const joined = joinedAt ?? o.startedAt;
+    const result = (stopped?: string): Followed => ({
+      startup: (joined - o.startedAt) / 1000,
+      streaming: (now - joined) / 1000,
+      committed,
+      finished: stopped === undefined,
+      ...(stopped === undefined ? {} : { stopped }),
+    });
+    if (progress.done) return result();
+    if (now - lastReport >= 10_000) {
+      console.log(
+        `  ${name}: ${fmt(committed)} of ${fmt(EVENTS)} events after ${((now - o.startedAt) / 1000).toFixed(0)} s (${fmt(((committed - reported) * 1000) / (now - lastReport))}/s over the last ${((now - lastReport) / 1000).toFixed(0)} s)`,
+      );
+      lastReport = now;
+      reported = committed;
+    }
+    const why =
+      now - o.startedAt > o.limitMs
+        ? `after ${(o.limitMs / 1000).toFixed(0)} s`
+        : now - lastMove > o.stallMs
+          ? `after its commits had not moved for ${(o.stallMs / 1000).toFixed(0)} s`
+          : undefined;
+    if (why) {
+      const message = `${name}: stopped ${why}, with ${fmt(committed)} of ${fmt(EVENTS)} events committed by group ${groupId}`;
+      if (o.stopIsError) throw new Error(message);
+      console.log(`  ${message}`);
+      return result(message);
+    }
+    await sleep(100);
+  }
+}
+
+/**
+ * The cold archive: the real tier daemon in this process (`--only cold`, a fresh group) until its group
+ * committed the end of every partition. The measurement starts when the group was joined.
+ */
+async function runColdInProcess(
+  admin: Admin,
+  fill: Fill,
+  name: string,
+  cold: Record<string, unknown>,
+): Promise<{ measurement: Measurement; followed: Followed; metrics: Map<string, number> }> {
+  const group = uniqueName('tmbench_tier');
+  const port = await freePort();
+  const config = configSchema.parse({
+    kafka: { brokers: s.kafka.brokers, topicPrefix: fill.prefix },
+    tier: { group, cold, retry: { minMs: 200, maxMs: 5_000 } },
+    log: { level: 'warn' },
+    http: { host: '127.0.0.1', port },
+  });
+  const controller = new AbortController();
+  let failure: unknown;
+  let ended = false;
+  let running: Promise<void> | undefined;
+  let followed: Followed | undefined;
+  try {
+    const measurement = await withServerCpu(name, () =>
+      step(name, 'events', async () => {
+        const startedAt = performance.now();
+        running = runTierDaemon(config, { only: 'cold', signal: controller.signal }).then(
+          () => void (ended = true),
+          (err: unknown) => {
+            ended = true;
+            failure = err;
+          },
+        );
+        followed = await followGroup(admin, fill, name, `${group}.cold`, {
+          startedAt,
+          limitMs: STEP_LIMIT_MS,
+          stallMs: 120_000,
+          stopIsError: true,
+          alive: () => {
+            if (failure !== undefined)
+              throw new Error(`${name}: the tier daemon failed: ${errorText(failure)}`);
+            if (ended) throw new Error(`${name}: the tier daemon stopped by itself`);
+          },
+        });
+        return followed.committed;
+      }),
+    );
+    const metrics = await scrapeMetrics(port);
+    return { measurement: { ...measurement, seconds: followed!.streaming }, followed: followed!, metrics };
+  } finally {
+    controller.abort();
+    await running;
+  }
+}
+
+/** SIGTERM, and SIGKILL when the process has not exited within graceMs. */
+async function stopProcess(proc: CaptureProcess, graceMs: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const exited = await Promise.race([
+    proc.stop().then(() => true),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs))),
+  ]);
+  clearTimeout(timer);
+  if (!exited) {
+    console.log(`  (tidemark ${proc.command} did not stop within ${graceMs / 1000} s of SIGTERM; killed)`);
+    await proc.kill9();
+  }
+}
+
+/** A daemon's /metrics, each metric summed over its labels. */
+async function scrapeMetrics(port: number): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    for (const line of text.split('\n')) {
+      const m = /^([a-z_]+)(?:\{[^}]*\})? ([0-9.eE+-]+|NaN)$/.exec(line);
+      if (m) out.set(m[1] as string, (out.get(m[1] as string) ?? 0) + Number(m[2]));
+    }
+  } catch {
+    // the daemon is gone: no figures
+  }
+  return out;
+}
+
+/** What the hot replica's own metrics and log say about its writes. */
+async function describeHotWrites(proc: CaptureProcess): Promise<string> {
+  const m = await scrapeMetrics(proc.port);
+  const batches = m.get('tidemark_tier_hot_write_seconds_count') ?? 0;
+  const writeSeconds = m.get('tidemark_tier_hot_write_seconds_sum') ?? 0;
+  const retries = m.get('tidemark_tier_retries_total') ?? 0;
+  const failed = proc
+    .log()
+    .split('\n')
+    .filter((l) => l.includes('batch failed'));
+  const first = failed[0] ? (/"message":"([^"]*)"/.exec(failed[0])?.[1] ?? '') : '';
+  return `${fmt(batches)} batches written to FerretDB in ${writeSeconds.toFixed(1)} s (mean ${batches > 0 ? ((writeSeconds / batches) * 1000).toFixed(0) : '-'} ms per batch), ${fmt(retries)} retried batches${first ? `, first failure: ${first}` : ''}`;
+}
+
+// --- Steps ---------------------------------------------------------------------------------------------
+
+interface Target {
+  what: string;
+  met: boolean;
+  detail: string;
+}
+const targets: Target[] = [];
+const failures: string[] = [];
+/** MongoDB databases this run created, dropped at its end (again: a stopped daemon may still write). */
+const scratchDatabases: string[] = [];
+
+async function coldStep(
+  admin: Admin,
+  fill: Fill,
+  name: string,
+  url: string,
+  store: ObjectStore,
+  s3: Record<string, unknown> | undefined,
+): Promise<Measurement> {
+  const archivePrefix = uniqueName('bench');
+  try {
+    await store.head(`${archivePrefix}/probe`);
+  } catch (err) {
+    throw new Error(`${name}: ${store.url} is not reachable, so the step was skipped: ${errorText(err)}`);
+  }
+  try {
+    const { measurement, followed, metrics } = await runColdInProcess(admin, fill, name, {
+      url,
+      prefix: archivePrefix,
+      ...(s3 ? { s3 } : {}),
+      rotate: { maxEvents: COLD_MAX_EVENTS },
+      flushAfterSeconds: 1,
+    });
+    let rows = 0n;
+    let bytes = 0n;
+    let files = 0;
+    for await (const entry of listManifestEntries(store, archivePrefix, DB, TABLE)) {
+      rows += entry.rows;
+      bytes += entry.bytes;
+      files++;
+    }
+    if (rows !== BigInt(EVENTS)) {
+      throw new Error(`${name}: the manifest entries hold ${rows} events, not ${EVENTS}`);
+    }
+    console.log(
+      `  ${name}: ${files} data files, ${(Number(bytes) / 1024 / 1024).toFixed(1)} MiB (${(Number(bytes) / EVENTS).toFixed(0)} bytes/event); start-up before the group was joined, not counted: ${followed.startup.toFixed(2)} s`,
+    );
+    const retried = metrics.get('tidemark_tier_retries_total') ?? 0;
+    if (retried > 0) {
+      throw new Error(
+        `${name}: ${retried} batches were retried (a store or Kafka failed meanwhile; see the warnings above), so ${fmt(rate(measurement))} events/s is not a clean figure`,
+      );
+    }
+    return measurement;
+  } finally {
+    try {
+      const keys: string[] = [];
+      for await (const info of store.list(`${archivePrefix}/`)) keys.push(info.key);
+      for (let i = 0; i < keys.length; i += 500) await store.delete(keys.slice(i, i + 500));
+    } catch (err) {
+      console.log(`  (could not remove the archive objects under ${archivePrefix}/: ${errorText(err)})`);
+    }
+  }
+}
+
+/** Baseline B: the replica's documents with a plain insertMany, unordered, into a scratch database. */
+async function plainInsert(mongo: MongoClient, fill: Fill, database: string): Promise<number> {
+  const collection = mongo.db(database).collection(`${DB}.${TABLE}`);
+  let next = 1;
+  const deadline = performance.now() + STEP_LIMIT_MS;
+  await Promise.all(
+    Array.from({ length: INSERT_IN_FLIGHT }, async () => {
+      while (next <= EVENTS) {
+        if (performance.now() > deadline) {
+          throw new Error(
+            `baseline B: insertMany did not insert ${EVENTS} documents within ${STEP_LIMIT_MS / 1000} s`,
+          );
+        }
+        const first = next;
+        next += INSERT_CHUNK;
+        const docs: Document[] = [];
+        for (let i = first; i < first + INSERT_CHUNK && i <= EVENTS; i++) {
+          docs.push(replicaDocument(fill.codec, messageEvent(fill.codec, i, fill.baseMs)));
+        }
+        await collection.insertMany(docs, { ordered: false });
+      }
+    }),
+  );
+  return EVENTS;
+}
+
+/**
+ * The hot replica: a real `tidemark tier --only hot` process (a fresh group), so that it can be stopped
+ * even in the middle of a FerretDB write when it is cut off. Its CPU is counted from joining the group.
+ */
+async function runHotChild(
+  admin: Admin,
+  fill: Fill,
+  name: string,
+  database: string,
+  limitMs: number,
+): Promise<{ measurement: Measurement; followed: Followed; writes: string }> {
+  const group = uniqueName('tmbench_tier');
+  const proc = await CaptureProcess.create(
+    {
+      kafka: { brokers: s.kafka.brokers, topicPrefix: fill.prefix },
+      tier: { group, hot: { uri: s.mongodb.uri, database }, retry: { minMs: 200, maxMs: 5_000 } },
+    },
+    'tier',
+  );
+  let cpuAtJoin = 0;
+  try {
+    const followed = await withServerCpu(name, () => {
+      proc.start(['--only', 'hot']);
+      return followGroup(admin, fill, name, `${group}.hot`, {
+        startedAt: performance.now(),
+        limitMs,
+        stallMs: 60_000,
+        stopIsError: false,
+        alive: () => {
+          if (cpuSecondsOf(proc.pid) === undefined) {
+            throw new Error(`${name}: tidemark tier exited: ${proc.log().split('\n').slice(-5).join('\n')}`);
+          }
+        },
+        onJoined: () => (cpuAtJoin = cpuSecondsOf(proc.pid) ?? 0),
+      });
+    });
+    const measurement: Measurement = {
+      name: followed.finished ? name : `${name} (stopped at ${fmt(followed.committed)})`,
+      count: followed.committed,
+      unit: 'events',
+      seconds: followed.streaming,
+      cpuSeconds: (cpuSecondsOf(proc.pid) ?? cpuAtJoin) - cpuAtJoin,
+      peakRssMiB: peakRssOf(proc.pid),
+    };
+    return { measurement, followed, writes: await describeHotWrites(proc) };
+  } finally {
+    await stopProcess(proc, 10_000);
+    rmSync(proc.dir, { recursive: true, force: true });
+    rmSync(dirname(proc.configFile), { recursive: true, force: true });
+  }
+}
+
+async function hotSteps(admin: Admin, fill: Fill): Promise<void> {
+  const what = `hot replica ≥ ${TARGETS.hotVsInsert}× plain insertMany`;
+  const mongo = new MongoClient(s.mongodb.uri);
+  await mongo.connect();
+  const scratch = uniqueName('tm_bench_insert');
+  const replica = uniqueName('tm_bench_hot');
+  scratchDatabases.push(scratch, replica);
+  try {
+    await settleFerretDb(60_000);
+    const baseline = await withServerCpu('baseline B', () =>
+      step(`baseline B: insertMany ${fmt(INSERT_CHUNK)}-doc chunks ×${INSERT_IN_FLIGHT}`, 'events', () =>
+        plainInsert(mongo, fill, scratch),
+      ),
+    );
+    await mongo
+      .db(scratch)
+      .dropDatabase()
+      .catch(() => undefined);
+    const limitMs = Math.min(STEP_LIMIT_MS, Math.max(60_000, HOT_CUTOFF_FACTOR * baseline.seconds * 1000));
+    let run: Awaited<ReturnType<typeof runHotChild>> | undefined;
+    try {
+      run = await runHotChild(admin, fill, 'tier hot → FerretDB', replica, limitMs);
+      console.log(
+        `  tier hot: start-up before the group was joined, not counted: ${run.followed.startup.toFixed(2)} s; ${run.writes}`,
+      );
+      if (run.followed.finished) {
+        const stored = Number((await mongo.db(replica).command({ collStats: `${DB}.${TABLE}` })).count);
+        if (stored !== EVENTS) failures.push(`the hot replica holds ${stored} documents, not ${EVENTS}`);
+      }
+    } catch (err) {
+      failures.push(errorText(err));
+      console.log(`  FAILED: ${errorText(err)}`);
+    }
+    report(
+      `Hot replica: ${fmt(EVENTS)} inserts into FerretDB (baseline B: plain insertMany; cpu s and peak MiB of tier hot are its process's)`,
+      run ? [baseline, run.measurement] : [baseline],
+      baseline,
+    );
+    if (!run) {
+      targets.push({ what, met: false, detail: 'failed' });
+      return;
+    }
+    const ratio = rate(run.measurement) / rate(baseline);
+    targets.push({
+      what,
+      met: run.followed.finished && ratio >= TARGETS.hotVsInsert,
+      detail: `${ratio.toFixed(2)}× (${fmt(rate(run.measurement))} vs ${fmt(rate(baseline))} events/s)${run.followed.finished ? '' : `; did not finish: ${run.followed.stopped}`}`,
+    });
+  } finally {
+    await mongo
+      .db(scratch)
+      .dropDatabase()
+      .catch(() => undefined);
+    await mongo.close();
+  }
+}
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
+}
+
+function latencySummary(label: string, from: Float64Array, to: Float64Array, rows: number): Float64Array {
+  const latencies = new Float64Array(rows);
+  for (let id = 1; id <= rows; id++) latencies[id - 1] = (to[id] as number) - (from[id] as number);
+  latencies.sort();
+  const p = (q: number) => percentile(latencies, q).toFixed(0);
+  console.log(`${label}: p50 ${p(50)} ms, p90 ${p(90)} ms, p99 ${p(99)} ms, max ${p(100)} ms`);
+  return latencies;
+}
+
+/**
+ * Freshness: rows written to MariaDB at 2,000/s in 20-row transactions, through real `tidemark capture` and
+ * `tidemark tier --only hot` processes, until readable in FerretDB. The time each row's transaction
+ * returned from COMMIT is taken here; from there, the time until the row is in Kafka for read_committed
+ * consumers (a consumer here) and until it is readable in FerretDB. Readable is judged by the replica's
+ * document count (collStats): rows reach the replica in commit order (one partition, batches applied in
+ * order), so the row of rank k is readable once the count reaches k. A find by _id would not do: FerretDB
+ * 1.x on SQLite answers it with a scan of the whole collection, and polling that way would load the very
+ * server being measured. The count is polled no more often than every 3× its own duration.
+ */
+async function freshnessStep(kafka: Kafka, kafkaAdmin: Admin): Promise<void> {
+  const ddl =
+    'CREATE TABLE messages (id BIGINT PRIMARY KEY, room_id INT NOT NULL, user_id BIGINT NOT NULL, body VARCHAR(200) NOT NULL, created_at DATETIME(6) NOT NULL)';
+  const fx = await captureFixture({
+    tables: [ddl],
+    // Capture batching as shipped (the fixture shortens the linger for tests).
+    configure: (raw) => delete (raw.capture as Record<string, unknown>).batch,
+  });
+  const hotDatabase = uniqueName('tm_bench_fresh');
+  scratchDatabases.push(hotDatabase);
+  const procs: CaptureProcess[] = [];
+  const mongo = new MongoClient(s.mongodb.uri);
+  const consumer = kafka.consumer({
+    groupId: uniqueName('tmbench_fresh'),
+    readUncommitted: false,
+    maxWaitTimeInMs: 100,
+  });
+  let writer: mysql.Connection | undefined;
+  let ok = false;
+  try {
+    await mongo.connect();
+    const capture = await CaptureProcess.create(fx.raw);
+    procs.push(capture);
+    capture.start();
+    await capture.waitForStatus('streaming', 120_000);
+    writer = await mysql.createConnection({
+      host: s.mysql.host,
+      port: s.mysql.port,
+      user: s.mysql.adminUser,
+      password: s.mysql.adminPassword,
+      database: fx.db,
+      charset: 'utf8mb4',
+    });
+    const connection = writer;
+    const insert = (first: number, count: number) =>
+      connection.query(
+        `INSERT INTO messages VALUES ${Array.from(
+          { length: count },
+          (_, k) =>
+            `(${first + k}, ${(first + k) % 500}, ${(first + k) % 10_000}, '#${first + k} ${BODIES[(first + k) % BODIES.length]}', UTC_TIMESTAMP(6))`,
+        ).join(',')}`,
+      );
+    // A first row, so the change topic exists before tier starts and both are warm before the measurement.
+    await insert(0, 1);
+    const topic = changeTopic(fx.prefix, fx.db, 'messages');
+    await until('capture to create the change topic', 120_000, async () =>
+      (await kafkaAdmin.listTopics()).includes(topic) ? true : undefined,
+    );
+    const tier = await CaptureProcess.create(
+      {
+        kafka: fx.raw.kafka,
+        tier: { hot: { uri: s.mongodb.uri, database: hotDatabase }, retry: { minMs: 200, maxMs: 2_000 } },
+      },
+      'tier',
+    );
+    procs.push(tier);
+    tier.start(['--only', 'hot']);
+    await tier.waitForStatus('tiering', 120_000);
+    const db = mongo.db(hotDatabase);
+    const collection = `${fx.db}.messages`;
+    const replicaCount = async (): Promise<number> => {
+      try {
+        return Number((await db.command({ collStats: collection })).count ?? 0);
+      } catch {
+        return 0; // the collection does not exist yet
+      }
+    };
+    await until('the first row to reach the replica', 120_000, async () =>
+      (await replicaCount()) >= 1 ? true : undefined,
+    );
+
+    const planned = Math.floor((FRESHNESS_SECONDS * 1000) / FRESHNESS_TXN_EVERY_MS) * ROWS_PER_TXN;
+    const committedAt = new Float64Array(planned + 1);
+    const inKafkaAt = new Float64Array(planned + 1);
+    const readableAt = new Float64Array(planned + 1);
+    let inKafka = 0;
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatch: ({ batch }) => {
+        const now = performance.now();
+        for (const message of batch.messages) {
+          const id = Number((JSON.parse(message.key?.toString() ?? '[]') as unknown[])[0]);
+          if (id >= 1 && id <= planned && inKafkaAt[id] === 0) {
+            inKafkaAt[id] = now;
+            inKafka++;
+          }
+        }
+        return Promise.resolve();
+      },
+    });
+
+    let written = 0;
+    let writing = true;
+    let writeFailed = false;
+    let pollFailed = false;
+    const cpuBefore = { capture: cpuSecondsOf(capture.pid) ?? 0, tier: cpuSecondsOf(tier.pid) ?? 0 };
+    const started = performance.now();
+    const load = (async () => {
+      try {
+        for (let txn = 0; written < planned && !pollFailed; txn++) {
+          const wait = started + txn * FRESHNESS_TXN_EVERY_MS - performance.now();
+          if (wait > 0) await sleep(wait);
+          const first = written + 1;
+          await insert(first, ROWS_PER_TXN);
+          const now = performance.now();
+          for (let id = first; id < first + ROWS_PER_TXN; id++) committedAt[id] = now;
+          written += ROWS_PER_TXN;
+        }
+      } catch (err) {
+        writeFailed = true;
+        throw err;
+      } finally {
+        writing = false;
+      }
+    })();
+    let readable = 0;
+    let polls = 0;
+    let pollMs = 0;
+    let notReadable = 0;
+    let notInKafka = 0;
+    const poll = (async () => {
+      let writesEnded: number | undefined;
+      while (!writeFailed && (writing || readable < written || inKafka < written)) {
+        const asked = performance.now();
+        const count = (await replicaCount()) - 1; // the warm-up row
+        const now = performance.now();
+        polls++;
+        pollMs += now - asked;
+        // Only rows already committed count: the count can run ahead of the writer's clock reading.
+        for (let id = readable + 1; id <= Math.min(count, written); id++) readableAt[id] = now;
+        readable = Math.max(readable, Math.min(count, written));
+        if (!writing) writesEnded ??= now;
+        if (writesEnded !== undefined && now - writesEnded > DRAIN_LIMIT_MS) {
+          // Rows still missing count with the time waited: their latencies are lower bounds.
+          notReadable = written - readable;
+          notInKafka = written - inKafka;
+          for (let id = 1; id <= written; id++) {
+            if (readableAt[id] === 0) readableAt[id] = now;
+            if (inKafkaAt[id] === 0) inKafkaAt[id] = now;
+          }
+          pollFailed = true;
+          return;
+        }
+        await sleep(Math.max(25, 3 * (now - asked)));
+      }
+    })();
+    await Promise.all([load, poll]);
+    const window = (performance.now() - started) / 1000;
+    const cpu = {
+      capture: (cpuSecondsOf(capture.pid) ?? 0) - cpuBefore.capture,
+      tier: (cpuSecondsOf(tier.pid) ?? 0) - cpuBefore.tier,
+    };
+    const stored = await replicaCount();
+    if (notReadable > 0 || notInKafka > 0) {
+      const message = `freshness: ${(DRAIN_LIMIT_MS / 1000).toFixed(0)} s after the writes ended, ${fmt(notReadable)} of ${fmt(written)} rows were not readable in the replica and ${fmt(notInKafka)} not in Kafka; they count with that wait, so the latencies below are lower bounds (the daemons' last log lines follow)`;
+      failures.push(message);
+      console.log(`  ${message}`);
+    } else if (stored !== written + 1) {
+      failures.push(`freshness: the replica holds ${stored} documents, not ${written + 1}`);
+    }
+    const writeRate = (written / ((committedAt[written] as number) - started)) * 1000;
+    const child = (name: string, proc: CaptureProcess, cpuSeconds: number): Measurement => ({
+      name,
+      count: written,
+      unit: 'rows',
+      seconds: window,
+      cpuSeconds,
+      peakRssMiB: peakRssOf(proc.pid),
+    });
+    report(
+      `Freshness: ${fmt(written)} rows written at ${fmt(writeRate)} rows/s in ${ROWS_PER_TXN}-row transactions, until all were readable (cpu s and peak MiB of the daemons)`,
+      [child('tidemark capture', capture, cpu.capture), child('tidemark tier --only hot', tier, cpu.tier)],
+    );
+    latencySummary('commit → in Kafka (read_committed)', committedAt, inKafkaAt, written);
+    const latencies = latencySummary('commit → readable in FerretDB', committedAt, readableAt, written);
+    console.log(
+      `  (readable: ${fmt(polls)} collStats polls, one every ${((window * 1000) / Math.max(1, polls)).toFixed(0)} ms on average, each ${(pollMs / Math.max(1, polls)).toFixed(0)} ms)`,
+    );
+    const windowRows = Math.max(1, Math.round(writeRate * 5));
+    const worst: string[] = [];
+    for (let from = 1; from <= written; from += windowRows) {
+      let max = 0;
+      for (let id = from; id < from + windowRows && id <= written; id++) {
+        max = Math.max(max, (readableAt[id] as number) - (committedAt[id] as number));
+      }
+      worst.push(fmt(max));
+    }
+    console.log(`  worst commit → readable per 5 s of writes, in ms: ${worst.join(', ')}`);
+    console.log(`  tier hot: ${await describeHotWrites(tier)}`);
+    const p99 = percentile(latencies, 99);
+    targets.push({
+      what: `freshness p99 < ${fmt(TARGETS.freshnessP99Ms)} ms`,
+      met: p99 < TARGETS.freshnessP99Ms,
+      detail: `p99 ${p99.toFixed(0)} ms${notReadable > 0 ? ` or more (${fmt(notReadable)} rows never became readable)` : ''}`,
+    });
+    ok = notReadable === 0 && notInKafka === 0;
+  } finally {
+    await consumer.disconnect().catch(() => undefined);
+    for (const proc of procs) {
+      if (!ok) {
+        let tail = '(no log)';
+        try {
+          tail = proc
+            .log()
+            .split('\n')
+            .slice(-15)
+            .map((l) => l.slice(0, 400))
+            .join('\n');
+        } catch {
+          // no log written
+        }
+        console.log(`\n--- last lines of the log of tidemark ${proc.command}:\n${tail}`);
+      }
+      await stopProcess(proc, 15_000).catch(() => undefined);
+      rmSync(proc.dir, { recursive: true, force: true });
+      rmSync(dirname(proc.configFile), { recursive: true, force: true });
+    }
+    await writer?.end().catch(() => undefined);
+    await mongo.close().catch(() => undefined);
+    await fx.drop().catch(() => undefined);
+    await deleteTopics(kafkaAdmin, fx.prefix);
+  }
+}
+
+async function until<T>(what: string, limitMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = performance.now() + limitMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (performance.now() > deadline) {
+      throw new Error(
+        `waited ${(limitMs / 1000).toFixed(0)} s for ${what}${last === undefined ? '' : `; last error: ${errorText(last)}`}`,
+      );
+    }
+    await sleep(100);
+  }
+}
+
+async function deleteTopics(admin: Admin, prefix: string): Promise<void> {
+  try {
+    const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${prefix}.`));
+    if (topics.length > 0) await admin.deleteTopics({ topics });
+  } catch (err) {
+    console.log(`(could not delete the topics under ${prefix}.: ${errorText(err)})`);
+  }
+}
+
+async function main(): Promise<void> {
+  const prefix = uniqueName('tmbench');
+  const kafka = createKafka(
+    configSchema.parse({ kafka: { brokers: s.kafka.brokers, clientId: 'tidemark-bench' } }).kafka!,
+    logger,
+  );
+  const admin = kafka.admin();
+  await admin.connect();
+  const dir = mkdtempSync(join(tmpdir(), 'tidemark-bench-archive-'));
+  console.log(
+    `${fmt(EVENTS)} change events of ${DB}.${TABLE} in ${PARTITIONS} partitions (prefix ${prefix}); freshness for ${FRESHNESS_SECONDS} s`,
+  );
+  try {
+    let fill: Fill | undefined;
+    const filled = await withServerCpu('fill', () =>
+      step('fill: kafkajs producer, acks=all', 'events', async () => {
+        fill = await fillKafka(kafka, admin, prefix);
+        return EVENTS;
+      }),
+    );
+    if (!fill) throw new Error('the fill produced nothing');
+    const filledWith = fill;
+    const mib =
+      (fill.codec.encode(messageEvent(fill.codec, EVENTS, fill.baseMs)).length * EVENTS) / 1024 / 1024;
+    console.log(`  (about ${mib.toFixed(0)} MiB of event values, ${fill.topic})`);
+
+    let consumed = { joinedAt: 0, doneAt: 0 };
+    const rawWhole = await withServerCpu('baseline A', () =>
+      step('baseline A: raw kafkajs consumer (count only)', 'events', async () => {
+        consumed = await rawConsume(kafka, filledWith);
+        return EVENTS;
+      }),
+    );
+    const raw = { ...rawWhole, seconds: (consumed.doneAt - consumed.joinedAt) / 1000 };
+    console.log(
+      `  baseline A: start-up before the group was joined, not counted: ${(rawWhole.seconds - raw.seconds).toFixed(2)} s (with the disconnect)`,
+    );
+    report('Kafka', [filled, raw], raw);
+
+    const cold: Measurement[] = [raw];
+    const s3 = {
+      endpoint: s.s3.endpoint,
+      region: s.s3.region,
+      accessKeyId: s.s3.accessKeyId,
+      secretAccessKey: s.s3.secretAccessKey,
+      forcePathStyle: true,
+    };
+    for (const [name, url, store, settings, target] of [
+      ['tier cold → local dir', `dir:${dir}`, openObjectStore(`dir:${dir}`), undefined, TARGETS.coldDir],
+      [
+        'tier cold → MinIO',
+        `s3://${s.s3.bucket}`,
+        openObjectStore(`s3://${s.s3.bucket}`, s3),
+        s3,
+        TARGETS.coldS3,
+      ],
+    ] as const) {
+      try {
+        const measurement = await coldStep(admin, filledWith, name, url, store, settings);
+        cold.push(measurement);
+        const r = rate(measurement);
+        targets.push({
+          what: `${name} ≥ ${fmt(target)} events/s`,
+          met: r >= target,
+          detail: `${fmt(r)} events/s`,
+        });
+      } catch (err) {
+        failures.push(errorText(err));
+        targets.push({ what: `${name} ≥ ${fmt(target)} events/s`, met: false, detail: 'failed' });
+        console.log(`  FAILED: ${errorText(err)}`);
+      }
+    }
+    report(`Cold archive: ${fmt(EVENTS)} events (baseline A: raw consumption)`, cold, raw);
+    console.log(
+      `(each partition's last file, short of rotate.maxEvents, is closed by flushAfterSeconds (1 s) on the daemon's 1-second tick: 1–2 s of every cold figure, most of it when a partition gets fewer than ${fmt(COLD_MAX_EVENTS)} events)`,
+    );
+
+    try {
+      await hotSteps(admin, filledWith);
+    } catch (err) {
+      failures.push(errorText(err));
+      console.log(`  FAILED: ${errorText(err)}`);
+    }
+
+    try {
+      await settleFerretDb(180_000);
+      await freshnessStep(kafka, admin);
+    } catch (err) {
+      failures.push(errorText(err));
+      targets.push({
+        what: `freshness p99 < ${fmt(TARGETS.freshnessP99Ms)} ms`,
+        met: false,
+        detail: 'failed',
+      });
+      console.log(`  FAILED: ${errorText(err)}`);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+    await deleteTopics(admin, prefix);
+    await admin.disconnect();
+    const mongo = new MongoClient(s.mongodb.uri);
+    try {
+      await mongo.connect();
+      for (const name of scratchDatabases) await mongo.db(name).dropDatabase();
+    } catch (err) {
+      console.log(`(could not drop the MongoDB databases ${scratchDatabases.join(', ')}: ${errorText(err)})`);
+    } finally {
+      await mongo.close();
+    }
+  }
+
+  console.log('\nTargets');
+  for (const t of targets) console.log(`  ${t.met ? 'met      ' : 'NOT MET  '} ${t.what}: ${t.detail}`);
+  console.log(
+    '(peak MiB: of this process during the step, where the cold tier daemon runs, or of the daemon process named; server CPU: of the local servers, shared with anything else using them)',
+  );
+  if (failures.length > 0) {
+    console.log(`\n${failures.length} step(s) failed:`);
+    for (const f of failures) console.log(`  - ${f.split('\n')[0]}`);
+    process.exitCode = 1;
+  }
+}
+
+await main();
