@@ -31,7 +31,7 @@ const row = {
 
 describe('rows as MongoDB documents', () => {
   it('keeps every value exact, with Decimal128 where the server has it and text where not', () => {
-    const doc = rowToBson(columns, row, { decimal128: true });
+    const doc = rowToBson(columns, row, { decimal128: true, nestedArrays: true });
     expect(doc.id).toEqual(Decimal128.fromString('18446744073709551615'));
     expect(doc.room_id).toBe(42);
     expect(doc.seq).toEqual(Long.fromBigInt(4294967295n));
@@ -41,7 +41,7 @@ describe('rows as MongoDB documents', () => {
     expect(doc.meta).toEqual({ a: [1, 2.5, 'x'], b: { c: null } });
     expect(doc.blob).toEqual(new Binary(Buffer.from([0, 255])));
     expect(doc.tags).toBe('a,b');
-    const ferret = rowToBson(columns, row, { decimal128: false });
+    const ferret = rowToBson(columns, row, { decimal128: false, nestedArrays: false });
     expect(ferret.id).toBe('18446744073709551615');
     expect(ferret.price).toBe('-12345678901234.000001');
   });
@@ -59,11 +59,15 @@ describe('rows as MongoDB documents', () => {
     });
   });
 
-  it('takes _id from the key column, or a sub-document of the key columns in key order', () => {
-    expect(documentId(columns, ['room_id'], row, { decimal128: false })).toBe(42);
-    expect(documentId(columns, ['room_id', 'karma'], row, { decimal128: false })).toEqual({
-      room_id: 42,
-      karma: Long.fromBigInt(-9223372036854775808n),
-    });
+  it('takes _id as text from the key column, or a JSON array of the key columns in key order', () => {
+    expect(documentId(['room_id'], row)).toBe('42');
+    expect(documentId(['id'], row)).toBe('18446744073709551615');
+    expect(documentId(['room_id', 'karma', 'blob'], row)).toBe('["42","-9223372036854775808","0x00ff"]');
+  });
+
+  it('keeps JSON with arrays inside arrays as text where the server refuses them', () => {
+    expect(parseJsonLosslessly('{"m": [[1, 2]]}', false)).toBeUndefined();
+    expect(parseJsonLosslessly('{"m": [[1, 2]]}', true)).toEqual({ m: [[1, 2]] });
+    expect(parseJsonLosslessly('[{"a": [1]}]', false)).toEqual([{ a: [1] }]);
   });
 });

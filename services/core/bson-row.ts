@@ -18,6 +18,8 @@ export type BsonValue =
 export interface BsonMappingOptions {
   /** FerretDB 1.x has no Decimal128: exact decimals are then stored as text. */
   decimal128: boolean;
+  /** FerretDB 1.x refuses arrays inside arrays: such JSON then stays text. */
+  nestedArrays: boolean;
 }
 
 const MAX_SAFE_DIGITS = 15;
@@ -56,26 +58,32 @@ function numbersAreExact(text: string): boolean {
 }
 
 /** MongoDB refuses field names starting with '$' or holding '.' or NUL in places; such JSON stays text. */
-function keysAreStorable(value: unknown): boolean {
-  if (Array.isArray(value)) return value.every(keysAreStorable);
+function keysAreStorable(value: unknown, nestedArrays: boolean, inArray = false): boolean {
+  if (Array.isArray(value)) {
+    return (nestedArrays || !inArray) && value.every((v) => keysAreStorable(v, nestedArrays, true));
+  }
   if (value !== null && typeof value === 'object') {
     return Object.entries(value).every(
       ([k, v]) =>
-        k.length > 0 && !k.startsWith('$') && !k.includes('.') && !k.includes('\0') && keysAreStorable(v),
+        k.length > 0 &&
+        !k.startsWith('$') &&
+        !k.includes('.') &&
+        !k.includes('\0') &&
+        keysAreStorable(v, nestedArrays),
     );
   }
   return true;
 }
 
-/** The parsed JSON document when parsing loses nothing (numbers, keys); undefined otherwise. */
-export function parseJsonLosslessly(text: string): unknown {
+/** The parsed JSON document when parsing loses nothing (numbers, keys) and the server can store it. */
+export function parseJsonLosslessly(text: string, nestedArrays = true): unknown {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch {
     return undefined;
   }
-  return numbersAreExact(text) && keysAreStorable(parsed) ? parsed : undefined;
+  return numbersAreExact(text) && keysAreStorable(parsed, nestedArrays) ? parsed : undefined;
 }
 
 /** Converts one column value; `column` decides the BSON type. */
@@ -90,7 +98,7 @@ export function toBson(column: ColumnDef, value: RowValue, o: BsonMappingOptions
     case 'decimal':
       return o.decimal128 ? Decimal128.fromString(String(value)) : String(value);
     case 'json': {
-      const parsed = parseJsonLosslessly(String(value));
+      const parsed = parseJsonLosslessly(String(value), o.nestedArrays);
       return parsed === undefined ? String(value) : (parsed as BsonValue);
     }
     default:
@@ -110,18 +118,15 @@ export function rowToBson(
   return doc;
 }
 
-/** `_id` of a row: the key column's value, or a sub-document of the key columns in key order. */
-export function documentId(
-  columns: readonly ColumnDef[],
-  keyColumns: readonly string[],
-  row: Row,
-  o: BsonMappingOptions,
-): BsonValue {
-  const byName = new Map(columns.map((c) => [c.name, c]));
-  const value = (name: string) => {
-    const column = byName.get(name);
-    return column ? toBson(column, row[name] ?? null, o) : null;
-  };
-  if (keyColumns.length === 1) return value(keyColumns[0] as string);
-  return Object.fromEntries(keyColumns.map((name) => [name, value(name)]));
+/**
+ * `_id` of a row: the primary key as text — the value itself for a one-column key ("42", "ann@example.com",
+ * 0x-hex for bytes), a JSON array for a composite one ('[1,"owner"]'). Text, because MongoDB-compatible
+ * servers without real indexes (FerretDB 1.x on SQLite) look up only string or ObjectId ids directly; the key
+ * columns stay in the document with their own types for queries.
+ */
+export function documentId(keyColumns: readonly string[], row: Row): string {
+  const text = (v: RowValue | undefined) =>
+    v === null || v === undefined ? null : Buffer.isBuffer(v) ? `0x${v.toString('hex')}` : String(v);
+  if (keyColumns.length === 1) return text(row[keyColumns[0] as string]) ?? 'null';
+  return JSON.stringify(keyColumns.map((c) => text(row[c])));
 }

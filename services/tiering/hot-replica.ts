@@ -3,7 +3,6 @@
 // any range of events again changes nothing and the replica converges on the source.
 
 import {
-  Binary,
   MongoBulkWriteError,
   MongoClient,
   type AnyBulkWriteOperation,
@@ -18,7 +17,6 @@ import {
   rowToBson,
   TidemarkError,
   type BsonMappingOptions,
-  type BsonValue,
   type ChangeEvent,
   type HotConfig,
   type Logger,
@@ -44,7 +42,7 @@ export interface RowMeta {
 }
 
 interface Write {
-  id: BsonValue;
+  id: string;
   /** An insert or snapshot read: most likely a row the replica does not hold yet. */
   fresh: boolean;
   /** Stable identity of the _id for collapsing writes to one per row. */
@@ -54,6 +52,12 @@ interface Write {
 }
 
 const DUPLICATE_KEY = 11000;
+/**
+ * FerretDB 1.x holds a database connection per matched document until an update command ends and
+ * deadlocks at 100; MongoDB does not mind either way.
+ */
+const REPLACES_PER_COMMAND = 50;
+const LOOKUP_CONCURRENCY = 16;
 
 export interface HotReplicaOptions {
   config: HotConfig;
@@ -70,21 +74,13 @@ export function mysqlTimeText(ms: number, dateOnly: boolean): string {
   return dateOnly ? iso.slice(0, 10) : `${iso.slice(0, 10)} ${iso.slice(11, 19)}`;
 }
 
-function idKeyOf(id: BsonValue): string {
-  return JSON.stringify(id, (_k, v: unknown) =>
-    typeof v === 'bigint'
-      ? v.toString()
-      : v instanceof Binary
-        ? `0x${Buffer.from(v.buffer).toString('hex')}`
-        : v,
-  );
-}
-
 export class HotReplica implements TierSink {
   private client: MongoClient | undefined;
   private db: Db | undefined;
   private readonly prepared = new Set<string>();
-  private readonly mapping: BsonMappingOptions = { decimal128: false };
+  private readonly mapping: BsonMappingOptions = { decimal128: false, nestedArrays: true };
+  /** FerretDB 1.x: ids looked up one by one, updates in small commands, no compound filters. */
+  private ferret = false;
   private lastEviction = 0;
   private readonly now: () => number;
 
@@ -112,7 +108,9 @@ export class HotReplica implements TierSink {
       await client.connect();
       const build = await client.db('admin').command({ buildInfo: 1 });
       // FerretDB 1.x reports itself and has no Decimal128.
-      this.mapping.decimal128 = !('ferretdbVersion' in build);
+      this.ferret = 'ferretdbVersion' in build;
+      this.mapping.decimal128 = !this.ferret;
+      this.mapping.nestedArrays = !this.ferret;
     } catch (err) {
       await client.close().catch(() => undefined);
       throw unavailable(this.o.config.uri, err);
@@ -259,10 +257,10 @@ export class HotReplica implements TierSink {
       const meta: RowMeta = { pos, ts: new Date(event.tsMs), op: event.op, tx: event.tx };
       const { columns } = codec.table;
       const tombstone = (row: NonNullable<ChangeEvent['before']>): Write => {
-        const id = documentId(columns, codec.keyColumns, row, this.mapping);
+        const id = documentId(codec.keyColumns, row);
         return {
           id,
-          idKey: idKeyOf(id),
+          idKey: id,
           fresh: false,
           pos,
           doc: { _id: id, [META]: { ...meta, op: 'd', deleted: true, at: new Date(this.now()) } },
@@ -274,8 +272,8 @@ export class HotReplica implements TierSink {
         applied.push({ table, op: event.op });
         continue;
       }
-      const id = documentId(columns, codec.keyColumns, after, this.mapping);
-      const idKey = idKeyOf(id);
+      const id = documentId(codec.keyColumns, after);
+      const idKey = id;
       // An update that changed the primary key deletes the row under its old key.
       if (event.before && event.op === 'u') {
         const old = tombstone(event.before);
@@ -320,13 +318,7 @@ export class HotReplica implements TierSink {
     const others = writes.filter((w) => !w.fresh);
     if (inserts.length > 0) others.push(...(await this.insert(collection, inserts)));
     if (others.length === 0) return;
-    const stored = new Map<string, string>();
-    const found = collection.find({ _id: { $in: others.map((w) => w.id) } } as Document, {
-      projection: { [`${META}.pos`]: 1 },
-    });
-    for await (const doc of found) {
-      stored.set(idKeyOf(doc._id as unknown as BsonValue), (doc[META] as RowMeta | undefined)?.pos ?? '');
-    }
+    const stored = await this.storedPositions(collection, others);
     const newer = others.filter((w) => {
       const current = stored.get(w.idKey);
       return current === undefined || current < w.pos;
@@ -348,22 +340,57 @@ export class HotReplica implements TierSink {
     }
   }
 
-  /** Conditional replaces, in order; resolves to how many met a newer row. */
+  /** Stored positions of the rows, by _id: one $in query, or (FerretDB) one direct lookup per row. */
+  private async storedPositions(
+    collection: ReturnType<Db['collection']>,
+    writes: Write[],
+  ): Promise<Map<string, string>> {
+    const stored = new Map<string, string>();
+    const projection = { [`${META}.pos`]: 1 };
+    const note = (doc: Document | null) => {
+      if (doc) stored.set(String(doc._id), (doc[META] as RowMeta | undefined)?.pos ?? '');
+    };
+    if (!this.ferret) {
+      for await (const doc of collection.find({ _id: { $in: writes.map((w) => w.id) } } as Document, {
+        projection,
+      })) {
+        note(doc);
+      }
+      return stored;
+    }
+    for (let i = 0; i < writes.length; i += LOOKUP_CONCURRENCY) {
+      const docs = await Promise.all(
+        writes
+          .slice(i, i + LOOKUP_CONCURRENCY)
+          .map((w) => collection.findOne({ _id: w.id } as Document, { projection })),
+      );
+      docs.forEach(note);
+    }
+    return stored;
+  }
+
+  /**
+   * Replaces, in order and in small commands; resolves to how many met a newer row. On MongoDB the filter
+   * also requires the stored position to be older, so a concurrent writer's newer row is never overwritten;
+   * FerretDB 1.x scans the whole collection for any filter but a bare _id, so there the position check is the
+   * lookup just before (one writer owns a partition's keys).
+   */
   private async replace(collection: ReturnType<Db['collection']>, writes: Write[]): Promise<number> {
     let stale = 0;
     let rest = writes;
     while (rest.length > 0) {
-      const ops = rest.map((w): AnyBulkWriteOperation => {
-        const filter: Document = { _id: w.id, [`${META}.pos`]: { $lt: w.pos } };
+      const chunk = rest.slice(0, REPLACES_PER_COMMAND);
+      const ops = chunk.map((w): AnyBulkWriteOperation => {
+        const filter: Document = this.ferret ? { _id: w.id } : { _id: w.id, [`${META}.pos`]: { $lt: w.pos } };
         return { replaceOne: { filter, replacement: w.doc, upsert: true } };
       });
       try {
         await collection.bulkWrite(ops, { ordered: true });
-        return stale;
+        rest = rest.slice(chunk.length);
       } catch (err) {
         // A duplicate key means the stored row is newer: the filter missed and the upsert collided.
-        const [conflict] = this.conflicts(err, rest, collection.collectionName);
-        if (!conflict) return stale;
+        const [conflict] = this.conflicts(err, chunk, collection.collectionName);
+        if (!conflict) throw unavailable(this.o.config.uri, err, collection.collectionName);
         stale++;
         rest = rest.slice(rest.indexOf(conflict) + 1);
       }

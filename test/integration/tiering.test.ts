@@ -81,10 +81,10 @@ describe('tier', () => {
     // Exact BSON types, read back through the driver.
     const client = await t.mongo();
     const users = client.db(t.mongoDatabase).collection(`${t.fx.db}.users`);
-    const ann = await users.findOne({ _id: 1 } as never);
+    const ann = await users.findOne({ _id: '1' } as never);
     expect(ann?.karma).toBe(9223372036854775807n);
     expect(ann?.seen_at).toBe('2026-03-01 10:03:12.123456');
-    expect((await users.findOne({ _id: 3 } as never))?._tidemark).toMatchObject({ op: 'd', deleted: true });
+    expect((await users.findOne({ _id: '3' } as never))?._tidemark).toMatchObject({ op: 'd', deleted: true });
     const messages = client.db(t.mongoDatabase).collection(`${t.fx.db}.messages`);
     const max = await messages.findOne({ body: 'max id' });
     expect(max?.id).toBe('18446744073709551615');

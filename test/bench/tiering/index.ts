@@ -125,7 +125,7 @@ function messageEvent(codec: TableCodec, i: number, baseMs: number): ChangeEvent
 
 /** The document the hot replica writes for an insert event (FerretDB: no Decimal128). */
 function replicaDocument(codec: TableCodec, event: ChangeEvent): Document {
-  const mapping = { decimal128: false };
+  const mapping = { decimal128: false, nestedArrays: false };
   const after = event.after as Row;
   const meta: RowMeta = {
     pos: formatPosition(event.pos),
@@ -134,7 +134,7 @@ function replicaDocument(codec: TableCodec, event: ChangeEvent): Document {
     tx: event.tx,
   };
   return {
-    _id: documentId(codec.table.columns, codec.keyColumns, after, mapping),
+    _id: documentId(codec.keyColumns, after),
     ...rowToBson(codec.table.columns, after, mapping),
     [META]: meta,
   };
