@@ -7,9 +7,12 @@
 import { readFileSync } from 'node:fs';
 import type { KafkaMessage } from 'kafkajs';
 import {
+  avro,
   avroType,
+  typeOptions,
   changeFileKey,
   encodeManifestEntry,
+  comparePositions,
   formatPosition,
   HEADER_SCHEMA,
   manifestKey,
@@ -25,6 +28,7 @@ import {
   type Logger,
   type ManifestEntry,
   type ObjectStore,
+  type Position,
   type RowValue,
   type SchemaCatalog,
   type TableCodec,
@@ -93,8 +97,8 @@ interface OpenFile {
   hour: number;
   minTs: number;
   maxTs: number;
-  firstPos: string;
-  lastPos: string;
+  firstPos: Position;
+  lastPos: Position;
   stats: Map<string, { min: RowValue; max: RowValue }>;
   openedAt: number;
 }
@@ -253,11 +257,11 @@ export class ColdArchive implements TierSink {
     offset: bigint,
     ts: number,
   ): void {
-    const pos = formatPosition({
+    const pos: Position = {
       file: Number(event.pos.file),
       offset: Number(event.pos.offset),
       row: Number(event.pos.row),
-    });
+    };
     let file = state.file;
     if (!file) {
       file = {
@@ -282,8 +286,8 @@ export class ColdArchive implements TierSink {
     file.lastOffset = offset;
     if (ts < file.minTs) file.minTs = ts;
     if (ts > file.maxTs) file.maxTs = ts;
-    if (pos < file.firstPos) file.firstPos = pos;
-    if (pos > file.lastPos) file.lastPos = pos;
+    if (comparePositions(pos, file.firstPos) < 0) file.firstPos = pos;
+    if (comparePositions(pos, file.lastPos) > 0) file.lastPos = pos;
     for (const [field, column] of projection.statFields) {
       for (const image of [event.before, event.after]) {
         const v = image?.[field] ?? null;
@@ -335,8 +339,8 @@ export class ColdArchive implements TierSink {
       partition,
       first_offset: file.start,
       last_offset: last,
-      first_pos: file.firstPos,
-      last_pos: file.lastPos,
+      first_pos: formatPosition(file.firstPos),
+      last_pos: formatPosition(file.lastPos),
       min_ts_ms: BigInt(file.minTs),
       max_ts_ms: BigInt(file.maxTs),
       rows: BigInt(file.records.length),
@@ -401,7 +405,11 @@ export class ColdArchive implements TierSink {
         .filter((f) => ['before', 'after', 'ts_ms', 'pos'].includes(f.name))
         .map((f) => (f.name === 'before' ? { ...f, type: ['null', { ...row, fields: rowFields }] } : f)),
     };
-    const reader = avroType(readerSchema as unknown as AvroSchema);
+    // Times and positions fit a double; bigint longs (slower) only when a statistics column needs them.
+    const needsBigint = rowFields.some((f) => JSON.stringify(f.type).includes('"long"'));
+    const reader = needsBigint
+      ? avroType(readerSchema as unknown as AvroSchema)
+      : avro.Type.forSchema(readerSchema as unknown as AvroSchema, { ...typeOptions(), registry: {} });
     const writer = avroType(codec.schema as unknown as AvroSchema);
     return { codec, reader, resolver: reader.createResolver(writer), statFields };
   }

@@ -243,7 +243,11 @@ export class HotReplica implements TierSink {
   private async write(events: { event: ChangeEvent; codec: TableCodec }[]): Promise<void> {
     // One write per row: the change with the highest position wins, and a batch is one round of bulk writes.
     const byTable = new Map<string, Map<string, Write>>();
-    const applied: { table: string; op: string }[] = [];
+    const applied = new Map<string, number>();
+    const count = (table: string, op: string) => {
+      const labels = `${table}\u0000${op}`;
+      applied.set(labels, (applied.get(labels) ?? 0) + 1);
+    };
     const keep = (table: string, w: Write) => {
       let writes = byTable.get(table);
       if (!writes) byTable.set(table, (writes = new Map<string, Write>()));
@@ -252,7 +256,7 @@ export class HotReplica implements TierSink {
     };
     for (const { event, codec } of events) {
       const table = `${event.source.db}.${event.source.table}`;
-      await this.prepare(table, codec);
+      if (!this.prepared.has(table)) await this.prepare(table, codec);
       const pos = formatPosition(event.pos);
       const meta: RowMeta = { pos, ts: new Date(event.tsMs), op: event.op, tx: event.tx };
       const { columns } = codec.table;
@@ -269,7 +273,7 @@ export class HotReplica implements TierSink {
       const after = event.after;
       if (event.op === 'd' || !after) {
         if (event.before) keep(table, tombstone(event.before));
-        applied.push({ table, op: event.op });
+        count(table, event.op);
         continue;
       }
       const id = documentId(codec.keyColumns, after);
@@ -290,11 +294,14 @@ export class HotReplica implements TierSink {
           pos,
           doc: { _id: id, ...rowToBson(columns, after, this.mapping), [META]: meta },
         });
-      applied.push({ table, op: event.op });
+      count(table, event.op);
     }
     for (const [table, writes] of byTable) await this.writeTable(table, [...writes.values()]);
     // Counted once written, so a retried batch is not counted twice.
-    for (const labels of applied) this.o.metrics.rowsApplied.inc(labels);
+    for (const [labels, count] of applied) {
+      const [table = '', op = ''] = labels.split('\u0000');
+      this.o.metrics.rowsApplied.inc({ table, op }, count);
+    }
   }
 
   private outsideWindow(table: string, row: NonNullable<ChangeEvent['after']>): boolean {
