@@ -125,11 +125,15 @@ export async function runTierDaemon(config: Config, options: TierDaemonOptions =
     logger.info({ signal }, 'stopping: finishing the batches in hand');
     controller.abort();
   };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  const onInt = () => stop('SIGINT');
+  const onTerm = () => stop('SIGTERM');
+  process.once('SIGINT', onInt);
+  process.once('SIGTERM', onTerm);
   try {
     await Promise.all([...consumers.values()].map((c) => c.run(controller.signal)));
   } finally {
+    process.off('SIGINT', onInt);
+    process.off('SIGTERM', onTerm);
     await catalog.close();
     await http.close();
     logger.info('tier stopped');
