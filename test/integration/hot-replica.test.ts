@@ -50,7 +50,7 @@ function message(op: ChangeEvent['op'], row: Row, pos: number, before: Row | nul
     timestamp: '0',
     attributes: 0,
     headers: { [HEADER_SCHEMA]: Buffer.from(codec.version) },
-  } as KafkaMessage;
+  };
 }
 
 const ctx: PartitionContext = {
