@@ -18,6 +18,7 @@ import { dedupeByPosition, replayState, sameState, sourceState } from '../suppor
 import { captureFixture, type CaptureFixture } from '../support/capture-fixture.js';
 import { CaptureProcess } from '../support/capture-process.js';
 import { localServices } from '../support/local-services.js';
+import { Workload, type RowStatements } from '../support/workload.js';
 
 const services = fileURLToPath(new URL('../../deploy/local/services.sh', import.meta.url));
 const ROUNDS = Number(process.env.TIDEMARK_FAULT_ROUNDS ?? 6);
@@ -26,63 +27,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const MESSAGES = 'CREATE TABLE messages (id INT PRIMARY KEY, room_id INT NOT NULL, body VARCHAR(100))';
 
-/** Chat-like traffic in small transactions; counts the row changes it committed. */
-class Workload {
-  committed = 0;
-  private stopped = false;
-  private nextId = 1_000_000;
-  private readonly live: number[] = [];
-  done: Promise<void> = Promise.resolve();
-
-  constructor(
-    private readonly conn: mysql.Connection,
-    existing: number,
-    firstNewId = 1_000_000,
-  ) {
-    this.nextId = firstNewId;
-    for (let i = 1; i <= existing; i++) this.live.push(i);
-  }
-
-  start(opsPerSecond: number): void {
-    this.done = this.loop(opsPerSecond);
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    await this.done;
-  }
-
-  private async loop(opsPerSecond: number): Promise<void> {
-    while (!this.stopped) {
-      const started = Date.now();
-      const statements = 1 + Math.floor(Math.random() * 4);
-      let changes = 0;
-      await this.conn.query('BEGIN');
-      for (let s = 0; s < statements; s++) {
-        const dice = Math.random();
-        if (dice < 0.5 || this.live.length < 10) {
-          const id = this.nextId++;
-          await this.conn.query('INSERT INTO messages VALUES (?, ?, ?)', [id, id % 20, `message ${id}`]);
-          this.live.push(id);
-        } else if (dice < 0.85) {
-          const id = this.live[Math.floor(Math.random() * this.live.length)] as number;
-          await this.conn.query('UPDATE messages SET body = ? WHERE id = ?', [
-            `edited ${Date.now()} ${Math.random()}`,
-            id,
-          ]);
-        } else {
-          const id = this.live.splice(Math.floor(Math.random() * this.live.length), 1)[0] as number;
-          await this.conn.query('DELETE FROM messages WHERE id = ?', [id]);
-        }
-        changes++;
-      }
-      await this.conn.query('COMMIT');
-      this.committed += changes;
-      const pause = (statements * 1000) / opsPerSecond - (Date.now() - started);
-      if (pause > 0) await sleep(pause);
-    }
-  }
-}
+const MESSAGE_CHANGES: RowStatements = {
+  insert: (id) => ['INSERT INTO messages VALUES (?, ?, ?)', [id, id % 20, `message ${id}`]],
+  update: (id) => [
+    'UPDATE messages SET body = ? WHERE id = ?',
+    [`edited ${Date.now()} ${Math.random()}`, id],
+  ],
+  delete: (id) => ['DELETE FROM messages WHERE id = ?', [id]],
+};
 
 /** Waits until capture's checkpoint reached the end of the source binlog. */
 async function caughtUp(proc: CaptureProcess, admin: mysql.Connection, timeoutMs = 90_000): Promise<void> {
@@ -181,7 +133,7 @@ describe('capture under faults', () => {
     expect(proc.log().match(/snapshot: consistent read opened/g)).toHaveLength(2);
     expect(proc.log().match(/snapshot: completed/g)).toHaveLength(1);
 
-    const workload = new Workload(fx.admin, initialRows);
+    const workload = new Workload(fx.admin, MESSAGE_CHANGES, { existing: initialRows });
     workload.start(400);
     for (let round = 0; round < ROUNDS; round++) {
       await sleep(300 + Math.random() * 1200);
@@ -202,7 +154,7 @@ describe('capture under faults', () => {
     const { fx, proc } = await setup(0);
     proc.start();
     await proc.waitForStatus('streaming', 60_000);
-    const workload = new Workload(fx.admin, 0);
+    const workload = new Workload(fx.admin, MESSAGE_CHANGES);
     workload.start(300);
     await sleep(2000);
     execFileSync(services, ['down', 'kafka'], { stdio: 'ignore' });
@@ -261,7 +213,7 @@ describe('capture under faults', () => {
     const { fx, proc } = await setup(50);
     proc.start();
     await proc.waitForStatus('streaming', 60_000);
-    const before = new Workload(fx.admin, 50);
+    const before = new Workload(fx.admin, MESSAGE_CHANGES, { existing: 50 });
     before.start(200);
     await sleep(1500);
     await before.stop();
@@ -269,7 +221,7 @@ describe('capture under faults', () => {
     await sleep(3000);
     execFileSync(services, ['up', 'mariadb'], { stdio: 'ignore' });
     await fx.reconnect();
-    const after = new Workload(fx.admin, 0, 2_000_000);
+    const after = new Workload(fx.admin, MESSAGE_CHANGES, { firstNewId: 2_000_000 });
     after.start(200);
     await sleep(1500);
     await after.stop();
@@ -341,7 +293,7 @@ describe('capture under faults', () => {
     cleanup.push(() => standby.kill9());
     standby.start();
     await standby.waitForStatus('standby', 30_000);
-    const workload = new Workload(fx.admin, 100);
+    const workload = new Workload(fx.admin, MESSAGE_CHANGES, { existing: 100 });
     workload.start(200);
     await sleep(2000);
     expect((await standby.health())?.status).toBe('standby');

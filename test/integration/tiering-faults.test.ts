@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { changeTopic, createKafka, createLogger, HEADER_SCHEMA } from '../../services/core/index.js';
 import type { CaptureProcess } from '../support/capture-process.js';
-import { ChatWorkload } from '../support/chat-workload.js';
+import { Workload, type RowStatements } from '../support/workload.js';
 import { tierFixture, type TierFixture, type TierFixtureOptions } from '../support/tier-fixture.js';
 import {
   eventually,
@@ -23,6 +23,16 @@ const OUTAGE_MS = Number(process.env.TIDEMARK_OUTAGE_SECONDS ?? 60) * 1000;
 // Row changes per second during the outages: FerretDB 1.x on SQLite applies about 150 updates/s on this
 // machine, so a heavier load would measure FerretDB's backlog rather than tier.
 const OUTAGE_LOAD = 100;
+
+/** Changes of the tier fixture's messages table, all inside the hot window. */
+const CHAT_CHANGES: RowStatements = {
+  insert: (id) => [
+    'INSERT INTO messages VALUES (?, ?, ?, ?, ?, NULL, NULL, UTC_TIMESTAMP(6))',
+    [id, id % 20, id % 50, `message ${id} 你好`, `${id}.5`],
+  ],
+  update: (id) => ['UPDATE messages SET body = ? WHERE id = ?', [`edited ${Math.random()}`, id]],
+  delete: (id) => ['DELETE FROM messages WHERE id = ?', [id]],
+};
 const logger = createLogger({ level: 'warn' });
 
 describe('tier under faults', () => {
@@ -31,12 +41,12 @@ describe('tier under faults', () => {
     for (const step of cleanup.splice(0).reverse()) await step().catch(() => undefined);
   });
 
-  async function setup(o: TierFixtureOptions = {}): Promise<{ t: TierFixture; workload: ChatWorkload }> {
+  async function setup(o: TierFixtureOptions = {}): Promise<{ t: TierFixture; workload: Workload }> {
     const t = await tierFixture(o);
     cleanup.push(() => t.drop());
     t.capture.start();
     await t.capture.waitForStatus('streaming');
-    return { t, workload: new ChatWorkload(t.fx.admin) };
+    return { t, workload: new Workload(t.fx.admin, CHAT_CHANGES, { firstNewId: 1 }) };
   }
 
   const started = Date.now();

@@ -1,22 +1,32 @@
-// Chat traffic on the tier fixture's `messages` table in small transactions: inserts, edits and deletes,
-// all inside the hot window. Counts the row changes it committed.
+// Chat-like traffic in small transactions (inserts, edits, deletes of one table), for the fault tests;
+// counts the row changes it committed.
 
 import type mysql from 'mysql2/promise';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-export class ChatWorkload {
+/** The statement (SQL and parameters) of each kind of change, for one table keyed by an integer id. */
+export interface RowStatements {
+  insert(id: number): [string, unknown[]];
+  update(id: number): [string, unknown[]];
+  delete(id: number): [string, unknown[]];
+}
+
+export class Workload {
   committed = 0;
   private stopped = false;
   private nextId: number;
   private readonly live: number[] = [];
   private done: Promise<void> = Promise.resolve();
 
+  /** `existing` rows with ids 1…existing are already there; new ones start at `firstNewId`. */
   constructor(
     private readonly conn: mysql.Connection,
-    firstId = 1,
+    private readonly statements: RowStatements,
+    { existing = 0, firstNewId = 1_000_000 }: { existing?: number; firstNewId?: number } = {},
   ) {
-    this.nextId = firstId;
+    this.nextId = firstNewId;
+    for (let i = 1; i <= existing; i++) this.live.push(i);
   }
 
   start(opsPerSecond: number): void {
@@ -36,22 +46,16 @@ export class ChatWorkload {
       await this.conn.query('BEGIN');
       for (let s = 0; s < statements; s++) {
         const dice = Math.random();
-        if (dice < 0.55 || this.live.length < 10) {
+        if (dice < 0.5 || this.live.length < 10) {
           const id = this.nextId++;
-          await this.conn.query('INSERT INTO messages VALUES (?, ?, ?, ?, ?, NULL, NULL, UTC_TIMESTAMP(6))', [
-            id,
-            id % 20,
-            id % 50,
-            `message ${id} 你好`,
-            `${id}.5`,
-          ]);
+          await this.conn.query(...this.statements.insert(id));
           this.live.push(id);
         } else if (dice < 0.85) {
           const id = this.live[Math.floor(Math.random() * this.live.length)] as number;
-          await this.conn.query('UPDATE messages SET body = ? WHERE id = ?', [`edited ${Math.random()}`, id]);
+          await this.conn.query(...this.statements.update(id));
         } else {
           const id = this.live.splice(Math.floor(Math.random() * this.live.length), 1)[0] as number;
-          await this.conn.query('DELETE FROM messages WHERE id = ?', [id]);
+          await this.conn.query(...this.statements.delete(id));
         }
       }
       await this.conn.query('COMMIT');
