@@ -76,8 +76,9 @@ export function keyringFromConfig(encryption: ColdConfig['encryption']): Keyring
 interface Projected {
   before: Record<string, RowValue> | null;
   after: Record<string, RowValue> | null;
-  ts_ms: bigint;
-  pos: { file: bigint; offset: bigint; row: bigint; gtid: string | null };
+  /** Plain numbers, or bigints when a statistics column needs bigint longs. */
+  ts_ms: bigint | number;
+  pos: { file: bigint | number; offset: bigint | number; row: bigint | number; gtid: string | null };
 }
 
 interface Projection {

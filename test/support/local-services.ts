@@ -74,3 +74,15 @@ export function localServices(): LocalServices {
 export function uniqueName(prefix: string): string {
   return `${prefix}_${Date.now().toString(36)}_${Math.floor(Math.random() * 36 ** 4).toString(36)}`;
 }
+
+/** The local MinIO as tier.cold.s3 settings (and openObjectStore's S3 options). */
+export function s3Settings() {
+  const { s3 } = localServices();
+  return {
+    endpoint: s3.endpoint,
+    region: s3.region,
+    accessKeyId: s3.accessKeyId,
+    secretAccessKey: s3.secretAccessKey,
+    forcePathStyle: true,
+  };
+}

@@ -4,7 +4,6 @@
 
 import { Binary, Decimal128, Long, MongoClient } from 'mongodb';
 import {
-  decodeManifestEntry,
   listManifestEntries,
   readAvroFile,
   readDataFile,
@@ -166,5 +165,3 @@ export async function archiveContents(
   }
   return { entries, events, breaks, mismatches };
 }
-
-export { decodeManifestEntry };

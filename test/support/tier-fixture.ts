@@ -8,7 +8,7 @@ import { MongoClient } from 'mongodb';
 import { openObjectStore, type ObjectStore } from '../../services/core/index.js';
 import { captureFixture, type CaptureFixture } from './capture-fixture.js';
 import { CaptureProcess } from './capture-process.js';
-import { localServices, uniqueName } from './local-services.js';
+import { localServices, s3Settings, uniqueName } from './local-services.js';
 
 export const CHAT_TABLES = [
   `CREATE TABLE messages (
@@ -53,13 +53,7 @@ export async function tierFixture(o: TierFixtureOptions = {}): Promise<TierFixtu
   const mongoDatabase = uniqueName('tm_hot');
   const archivePrefix = uniqueName('archive');
   const dir = mkdtempSync(join(tmpdir(), 'tidemark-archive-'));
-  const s3 = {
-    endpoint: s.s3.endpoint,
-    region: s.s3.region,
-    accessKeyId: s.s3.accessKeyId,
-    secretAccessKey: s.s3.secretAccessKey,
-    forcePathStyle: true,
-  };
+  const s3 = s3Settings();
   const url = o.store === 's3' ? `s3://${s.s3.bucket}` : `dir:${dir}`;
   const tier: Record<string, unknown> = {
     hot: {

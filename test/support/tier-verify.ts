@@ -16,29 +16,12 @@ import { dedupeByPosition, replayState, sameState, sourceState } from './change-
 import type { CaptureProcess } from './capture-process.js';
 import { archiveContents, comparableState, diffStates, replicaContents } from './tier-checks.js';
 import type { TierFixture } from './tier-fixture.js';
+import { eventually } from './eventually.js';
+
+export { eventually };
 
 const logger = createLogger({ level: 'warn' });
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 90_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline)
-      throw new Error(`${what} did not happen within ${timeoutMs} ms; last: ${String(last)}`);
-    await sleep(300);
-  }
-}
 
 export const KEYS: Record<string, string[]> = {
   messages: ['id'],

@@ -34,8 +34,9 @@ import {
 } from '../../../services/core/index.js';
 import { META, runTierDaemon, type RowMeta } from '../../../services/tiering/index.js';
 import { captureFixture } from '../../support/capture-fixture.js';
+import { eventually } from '../../support/eventually.js';
 import { CaptureProcess, freePort } from '../../support/capture-process.js';
-import { localServices, uniqueName } from '../../support/local-services.js';
+import { localServices, s3Settings, uniqueName } from '../../support/local-services.js';
 import { measure, rate, report, type Measurement } from '../measure.js';
 
 function positiveNumber(name: string, fallback: number): number {
@@ -825,8 +826,10 @@ async function freshnessStep(kafka: Kafka, kafkaAdmin: Admin): Promise<void> {
     // A first row, so the change topic exists before tier starts and both are warm before the measurement.
     await insert(0, 1);
     const topic = changeTopic(fx.prefix, fx.db, 'messages');
-    await until('capture to create the change topic', 120_000, async () =>
-      (await kafkaAdmin.listTopics()).includes(topic) ? true : undefined,
+    await eventually(
+      'capture to create the change topic',
+      async () => ((await kafkaAdmin.listTopics()).includes(topic) ? true : undefined),
+      120_000,
     );
     const tier = await CaptureProcess.create(
       {
@@ -847,8 +850,10 @@ async function freshnessStep(kafka: Kafka, kafkaAdmin: Admin): Promise<void> {
         return 0; // the collection does not exist yet
       }
     };
-    await until('the first row to reach the replica', 120_000, async () =>
-      (await replicaCount()) >= 1 ? true : undefined,
+    await eventually(
+      'the first row to reach the replica',
+      async () => ((await replicaCount()) >= 1 ? true : undefined),
+      120_000,
     );
 
     const planned = Math.floor((FRESHNESS_SECONDS * 1000) / FRESHNESS_TXN_EVERY_MS) * ROWS_PER_TXN;
@@ -1006,25 +1011,6 @@ async function freshnessStep(kafka: Kafka, kafkaAdmin: Admin): Promise<void> {
   }
 }
 
-async function until<T>(what: string, limitMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = performance.now() + limitMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (err) {
-      last = err;
-    }
-    if (performance.now() > deadline) {
-      throw new Error(
-        `waited ${(limitMs / 1000).toFixed(0)} s for ${what}${last === undefined ? '' : `; last error: ${errorText(last)}`}`,
-      );
-    }
-    await sleep(100);
-  }
-}
-
 async function deleteTopics(admin: Admin, prefix: string): Promise<void> {
   try {
     const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${prefix}.`));
@@ -1074,13 +1060,7 @@ async function main(): Promise<void> {
     report('Kafka', [filled, raw], raw);
 
     const cold: Measurement[] = [raw];
-    const s3 = {
-      endpoint: s.s3.endpoint,
-      region: s.s3.region,
-      accessKeyId: s.s3.accessKeyId,
-      secretAccessKey: s.s3.secretAccessKey,
-      forcePathStyle: true,
-    };
+    const s3 = s3Settings();
     for (const [name, url, store, settings, target] of [
       ['tier cold → local dir', `dir:${dir}`, openObjectStore(`dir:${dir}`), undefined, TARGETS.coldDir],
       [
