@@ -5,6 +5,7 @@ import { Command } from 'commander';
 import { isTidemarkError } from '../core/index.js';
 import { captureCommand } from './commands/capture.js';
 import { configCommand } from './commands/config.js';
+import { restoreCommand } from './commands/restore.js';
 import { tailCommand } from './commands/tail.js';
 import { tierCommand } from './commands/tier.js';
 import { EXIT } from './exit-codes.js';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)');
   program.addCommand(captureCommand());
   program.addCommand(configCommand());
+  program.addCommand(restoreCommand());
   program.addCommand(tailCommand());
   program.addCommand(tierCommand());
   return program;
@@ -30,7 +32,11 @@ async function main(): Promise<void> {
   } catch (err) {
     if (isTidemarkError(err)) {
       process.stderr.write(`tidemark: ${err.describe()}\n`);
-      process.exitCode = err.code.startsWith('CONFIG') ? EXIT.CONFIG : EXIT.FAILURE;
+      process.exitCode = err.code.startsWith('CONFIG')
+        ? EXIT.CONFIG
+        : err.code === 'BAD_ARGUMENT' || err.code === 'POSITION_INVALID'
+          ? EXIT.USAGE
+          : EXIT.FAILURE;
       return;
     }
     throw err;

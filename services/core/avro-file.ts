@@ -30,17 +30,16 @@ export interface WriteAvroFileOptions {
   blockRecords?: number;
 }
 
-export async function writeAvroFile(
+/** A streaming container-file encoder: write records in, container bytes come out. */
+export function avroFileEncoder(
   schema: Record<string, unknown> | AvroSchema,
-  records: readonly unknown[],
-  o: WriteAvroFileOptions,
-): Promise<Buffer> {
+  o: Omit<WriteAvroFileOptions, 'blockRecords'>,
+): InstanceType<typeof avro.streams.BlockEncoder> {
   const type = avroType(schema as AvroSchema);
-  const syncMarker = syncMarkerOf(o.name);
-  const encoder = new avro.streams.BlockEncoder(type, {
+  return new avro.streams.BlockEncoder(type, {
     codec: o.codec ?? 'deflate',
     codecs: CODECS,
-    syncMarker,
+    syncMarker: syncMarkerOf(o.name),
     blockSize: 1 << 20,
     // avro.schema holds the schema as avsc exports it; tidemark.schema keeps it exactly as tidemark wrote
     // it, with the per-field attributes (tidemark.column, tidemark.type) readers rebuild codecs from.
@@ -51,6 +50,14 @@ export async function writeAvroFile(
       ]),
     ),
   } as unknown as ConstructorParameters<typeof avro.streams.BlockEncoder>[1]);
+}
+
+export async function writeAvroFile(
+  schema: Record<string, unknown> | AvroSchema,
+  records: readonly unknown[],
+  o: WriteAvroFileOptions,
+): Promise<Buffer> {
+  const encoder = avroFileEncoder(schema, o);
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve, reject) => {
     encoder.on('data', (chunk: Buffer) => chunks.push(chunk));

@@ -16,6 +16,15 @@ export type ErrorCode =
   | 'KEY_WRONG'
   | 'EVENT_UNREADABLE'
   | 'REPLICA_UNAVAILABLE'
+  /** A command-line argument is wrong (an unknown table or column, a filter that does not parse). */
+  | 'BAD_ARGUMENT'
+  /** The archive misses part of the history a restore needs. */
+  | 'ARCHIVE_GAP'
+  /** The asked-for point lies outside what the archive can restore. */
+  | 'OUT_OF_WINDOW'
+  /** A restore target already holds data and --force was not given. */
+  | 'TARGET_NOT_EMPTY'
+  | 'TARGET_UNAVAILABLE'
   | 'INTERNAL';
 
 export class TidemarkError extends Error {

@@ -1,0 +1,144 @@
+// The part of the history not archived yet: the end of each change topic partition, read from Kafka
+// (committed data only) up to its last stable offset at the start of the read.
+
+import { randomUUID } from 'node:crypto';
+import type { Kafka } from 'kafkajs';
+import {
+  HEADER_SCHEMA,
+  TidemarkError,
+  type ChangeEvent,
+  type Logger,
+  type SchemaCatalog,
+  type TableCodec,
+} from '../core/index.js';
+
+export interface TailRange {
+  partition: number;
+  /** First offset not in the archive. */
+  from: bigint;
+  /** Last stable offset when the restore began (exclusive). */
+  to: bigint;
+}
+
+export interface TailEvent {
+  partition: number;
+  offset: bigint;
+  codec: TableCodec;
+  event: ChangeEvent;
+}
+
+/** End offsets (committed data) and earliest offsets of every partition of a topic. */
+export async function topicOffsets(
+  kafka: Kafka,
+  topic: string,
+): Promise<Map<number, { low: bigint; high: bigint }>> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const topics = await admin.listTopics();
+    if (!topics.includes(topic)) return new Map();
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return new Map(offsets.map((o) => [o.partition, { low: BigInt(o.low), high: BigInt(o.high) }]));
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/** Reads the given ranges of a topic; events come back per partition in offset order. */
+export async function readTail(o: {
+  kafka: Kafka;
+  catalog: SchemaCatalog;
+  topic: string;
+  ranges: readonly TailRange[];
+  logger: Logger;
+  timeoutMs?: number;
+}): Promise<TailEvent[]> {
+  const wanted = o.ranges.filter((r) => r.to > r.from);
+  if (wanted.length === 0) return [];
+  const out: TailEvent[] = [];
+  const next = new Map(wanted.map((r) => [r.partition, r.from]));
+  const end = new Map(wanted.map((r) => [r.partition, r.to]));
+  const done = () => [...next].every(([p, n]) => n >= (end.get(p) as bigint));
+  const consumer = o.kafka.consumer({
+    groupId: `tidemark-restore-${randomUUID()}`,
+    readUncommitted: false,
+    maxBytesPerPartition: 8 * 1024 * 1024,
+  });
+  const timeoutMs = o.timeoutMs ?? 120_000;
+  try {
+    await consumer.connect();
+    await consumer.subscribe({ topic: o.topic, fromBeginning: true });
+    await new Promise<void>((resolve, reject) => {
+      let failed = false;
+      const fail = (err: unknown) => {
+        failed = true;
+        clearInterval(timer);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      };
+      let lastProgress = Date.now();
+      const timer = setInterval(() => {
+        if (Date.now() - lastProgress > timeoutMs) {
+          const behind = [...next]
+            .filter(([p, n]) => n < (end.get(p) as bigint))
+            .map(([p, n]) => `${p}@${n}`);
+          fail(
+            new TidemarkError(
+              'KAFKA_UNREACHABLE',
+              `reading the unarchived end of ${o.topic} made no progress for ${timeoutMs / 1000} s (partitions at ${behind.join(', ')})`,
+              { hint: 'check that Kafka is up, or restore from the archive alone with --archive-only' },
+            ),
+          );
+        }
+      }, 1000);
+      // Batches of control records (transaction markers) never reach eachBatch; their end offsets do.
+      consumer.on(consumer.events.END_BATCH_PROCESS, (e) => {
+        const p = e.payload.partition;
+        const last = BigInt(e.payload.lastOffset) + 1n;
+        if (next.has(p) && last > (next.get(p) as bigint)) next.set(p, last);
+        lastProgress = Date.now();
+        if (done()) {
+          clearInterval(timer);
+          resolve();
+        }
+      });
+      consumer
+        .run({
+          autoCommit: false,
+          eachBatchAutoResolve: false,
+          eachBatch: async ({ batch, resolveOffset }) => {
+            const p = batch.partition;
+            const stop = end.get(p);
+            if (stop === undefined || failed) return;
+            try {
+              for (const message of batch.messages) {
+                const offset = BigInt(message.offset);
+                if (offset >= stop) break;
+                if (offset < (next.get(p) as bigint)) continue;
+                const version = message.headers?.[HEADER_SCHEMA]?.toString();
+                if (!version || !message.value) {
+                  throw new TidemarkError(
+                    'EVENT_UNREADABLE',
+                    `${o.topic} partition ${p} offset ${offset} is not a tidemark change event`,
+                  );
+                }
+                const codec = await o.catalog.codecFor(version);
+                out.push({ partition: p, offset, codec, event: codec.decode(message.value) });
+                next.set(p, offset + 1n);
+                resolveOffset(message.offset);
+              }
+            } catch (err) {
+              fail(err);
+            }
+          },
+        })
+        .catch(fail);
+      for (const r of wanted)
+        consumer.seek({ topic: o.topic, partition: r.partition, offset: r.from.toString() });
+    });
+  } finally {
+    await consumer.disconnect().catch(() => undefined);
+  }
+  return out.sort(
+    (a, b) => a.partition - b.partition || (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0),
+  );
+}

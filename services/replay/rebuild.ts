@@ -1,0 +1,448 @@
+// Rebuilding tables at a point in history: choose the newest snapshot at or before it, the change files
+// after that snapshot and the Kafka tail not archived yet (the plan), then fold every change up to the
+// point into a keyed state (the rebuild). Restores, snapshots and queries all start here.
+//
+// The point is rounded down to a transaction boundary: a transaction is in when every one of its changes
+// is, so the state is the source's after the last transaction committed at or before the point. Changes
+// are merged by position, whatever file, partition or Kafka fetch they come from, and a change seen twice
+// counts once.
+
+import type { Kafka } from 'kafkajs';
+import {
+  changeTopic,
+  comparePositions,
+  describePosition,
+  formatPosition,
+  parsePosition,
+  TidemarkError,
+  type ChangeEvent,
+  type Logger,
+  type ManifestEntry,
+  type Position,
+  type SchemaCatalog,
+  type TableCodec,
+} from '../core/index.js';
+import { ArchiveReader, tableEntries, type Archive } from './archive-reader.js';
+import { KeyedState, type Slot } from './keyed-state.js';
+import { readTail, topicOffsets, type TailEvent, type TailRange } from './kafka-tail.js';
+import {
+  listSnapshots,
+  snapshotFileRef,
+  type SnapshotManifest,
+  type SnapshotTable,
+} from './snapshot-catalog.js';
+import type { TargetPoint } from './target-point.js';
+
+export interface KafkaAccess {
+  kafka: Kafka;
+  catalog: SchemaCatalog;
+  topicPrefix: string;
+}
+
+export interface PlanRequest {
+  at: TargetPoint;
+  /** Tables as db.table, each known to the archive. */
+  tables: readonly string[];
+  /** Read only the archive, not the Kafka tail. */
+  archiveOnly: boolean;
+  allowGaps: boolean;
+  /** Start from snapshots where one fits (false: from the archive's first change). */
+  useSnapshots: boolean;
+}
+
+export interface PointInfo {
+  pos: string;
+  tsMs: number;
+}
+
+export interface TablePlan {
+  table: string;
+  topic: string;
+  base: { snapshot: SnapshotManifest; table: SnapshotTable } | undefined;
+  files: ManifestEntry[];
+  tail: TailRange[];
+  /** Parts of the history that are missing (refused unless allowGaps). */
+  gaps: string[];
+  /** What could be restored for this table: from its earliest to its latest known change. */
+  window: { first: PointInfo | undefined; last: PointInfo | undefined };
+  rows: bigint;
+  bytes: bigint;
+  tailEvents: bigint;
+}
+
+export interface RestorePlan {
+  at: TargetPoint;
+  tables: TablePlan[];
+  rows: bigint;
+  bytes: bigint;
+  tailEvents: bigint;
+  archiveOnly: boolean;
+}
+
+function describeWindow(w: TablePlan['window']): string {
+  if (!w.first || !w.last) return 'nothing is archived yet';
+  const at = (p: PointInfo) =>
+    `${new Date(p.tsMs).toISOString()} (position ${describePosition(parsePosition(p.pos))})`;
+  return `from ${at(w.first)} to ${at(w.last)}`;
+}
+
+/** Whether a snapshot can stand for the state at the target: everything in it is at or before the target. */
+function snapshotFits(s: SnapshotManifest, at: TargetPoint): boolean {
+  if (at.kind === 'latest') return true;
+  if (at.kind === 'position') return s.pos <= formatPosition(at.pos);
+  return Number(s.ts_ms) <= at.ms;
+}
+
+export async function planRestore(
+  archive: Archive,
+  kafka: KafkaAccess | undefined,
+  req: PlanRequest,
+): Promise<RestorePlan> {
+  const snapshots = req.useSnapshots ? await listSnapshots(archive) : [];
+  const tables: TablePlan[] = [];
+  for (const table of req.tables) {
+    tables.push(await planTable(archive, kafka, req, table, snapshots));
+  }
+  const sum = (f: (t: TablePlan) => bigint) => tables.reduce((n, t) => n + f(t), 0n);
+  return {
+    at: req.at,
+    tables,
+    rows: sum((t) => t.rows),
+    bytes: sum((t) => t.bytes),
+    tailEvents: sum((t) => t.tailEvents),
+    archiveOnly: req.archiveOnly || !kafka,
+  };
+}
+
+async function planTable(
+  archive: Archive,
+  kafka: KafkaAccess | undefined,
+  req: PlanRequest,
+  table: string,
+  snapshots: SnapshotManifest[],
+): Promise<TablePlan> {
+  const [db = '', name = ''] = table.split(/\.(.*)/s);
+  const topic = kafka ? changeTopic(kafka.topicPrefix, db, name) : '';
+  const entries = await tableEntries(archive, table);
+  const withTable = snapshots
+    .map((snapshot) => ({ snapshot, table: snapshot.tables.find((t) => t.table === table) }))
+    .filter((s): s is { snapshot: SnapshotManifest; table: SnapshotTable } => s.table !== undefined);
+  const base = withTable.filter((s) => snapshotFits(s.snapshot, req.at)).at(-1);
+  const basePos = base?.snapshot.pos;
+
+  const partitions = new Map<number, ManifestEntry[]>();
+  for (const e of entries) {
+    const list = partitions.get(e.partition) ?? [];
+    list.push(e);
+    partitions.set(e.partition, list);
+  }
+  const offsets: Map<number, { low: bigint; high: bigint }> =
+    kafka && !req.archiveOnly ? await topicOffsets(kafka.kafka, topic) : new Map();
+  for (const p of offsets.keys()) if (!partitions.has(p)) partitions.set(p, []);
+
+  const files: ManifestEntry[] = [];
+  const tail: TailRange[] = [];
+  const gaps: string[] = [];
+  let complete = true;
+  for (const [partition, list] of [...partitions].sort((a, b) => a[0] - b[0])) {
+    const start = basePos === undefined ? 0 : list.findIndex((e) => e.last_pos > basePos);
+    const chosen = start < 0 ? [] : list.slice(start);
+    const where = `${table} partition ${partition}`;
+    if ((list[0]?.first_offset ?? 0n) !== 0n) complete = false;
+    const first = chosen[0];
+    if (first && first.first_offset !== 0n) {
+      const before = list[start - 1];
+      const joined =
+        (before && before.last_offset + 1n === first.first_offset) ||
+        (basePos !== undefined && first.first_pos <= basePos);
+      if (!joined) {
+        gaps.push(
+          `${where}: offsets ${before ? before.last_offset + 1n : 0n}–${first.first_offset - 1n} are not in the archive`,
+        );
+      }
+    }
+    for (let i = 1; i < chosen.length; i++) {
+      const prev = chosen[i - 1] as ManifestEntry;
+      const cur = chosen[i] as ManifestEntry;
+      if (cur.first_offset !== prev.last_offset + 1n) {
+        gaps.push(
+          cur.first_offset > prev.last_offset + 1n
+            ? `${where}: offsets ${prev.last_offset + 1n}–${cur.first_offset - 1n} are missing between ${prev.object_key} and ${cur.object_key}`
+            : `${where}: ${prev.object_key} and ${cur.object_key} overlap`,
+        );
+      }
+    }
+    files.push(...chosen);
+    const archivedEnd = (list.at(-1)?.last_offset ?? -1n) + 1n;
+    const range = offsets.get(partition);
+    if (range && range.high > archivedEnd) {
+      if (range.low > archivedEnd) {
+        gaps.push(
+          `${where}: offsets ${archivedEnd}–${range.low - 1n} left Kafka (retention) before they were archived`,
+        );
+      }
+      const from = range.low > archivedEnd ? range.low : archivedEnd;
+      tail.push({ partition, from, to: range.high });
+    }
+  }
+
+  // The restorable window: from the earliest snapshot or the archive's first change, to the latest change.
+  const firstFiles = [...partitions.values()].map((l) => l[0]).filter((e): e is ManifestEntry => !!e);
+  const archiveStart =
+    complete && firstFiles.length > 0
+      ? firstFiles.reduce((a, b) => (a.first_pos <= b.first_pos ? a : b))
+      : undefined;
+  const earliestSnapshot = withTable[0]?.snapshot;
+  let first: PointInfo | undefined =
+    archiveStart && (!earliestSnapshot || archiveStart.first_pos <= earliestSnapshot.pos)
+      ? { pos: archiveStart.first_pos, tsMs: Number(archiveStart.min_ts_ms) }
+      : earliestSnapshot
+        ? { pos: earliestSnapshot.pos, tsMs: Number(earliestSnapshot.ts_ms) }
+        : undefined;
+  const lastFile = entries.reduce<ManifestEntry | undefined>(
+    (a, b) => (a === undefined || b.last_pos > a.last_pos ? b : a),
+    undefined,
+  );
+  let last: PointInfo | undefined = lastFile
+    ? { pos: lastFile.last_pos, tsMs: Number(lastFile.max_ts_ms) }
+    : undefined;
+  const latestSnapshot = withTable.at(-1)?.snapshot;
+  if (latestSnapshot && (!last || latestSnapshot.pos > last.pos)) {
+    last = { pos: latestSnapshot.pos, tsMs: Number(latestSnapshot.ts_ms) };
+  }
+  if (!first && last) first = last;
+  const window = { first, last };
+
+  if (first && req.at.kind !== 'latest') {
+    const early =
+      req.at.kind === 'position' ? formatPosition(req.at.pos) < first.pos : req.at.ms < first.tsMs;
+    if (early && !base) {
+      throw new TidemarkError(
+        'OUT_OF_WINDOW',
+        `${req.at.text} is before the earliest restorable point of ${table}; it can be restored ${describeWindow(window)}`,
+        { hint: 'pick a point inside that window' },
+      );
+    }
+  }
+  if (!first && tail.length === 0) {
+    throw new TidemarkError('OUT_OF_WINDOW', `${table} has nothing archived yet and nothing in Kafka`, {
+      hint: 'check that tidemark tier --only cold runs for this table',
+    });
+  }
+  if (gaps.length > 0 && !req.allowGaps) {
+    throw new TidemarkError('ARCHIVE_GAP', `the history of ${table} has gaps:\n  ${gaps.join('\n  ')}`, {
+      hint: 'restore to a point before the gap, or accept the loss with --allow-gaps',
+    });
+  }
+
+  const baseRows = base?.table.rows ?? 0n;
+  const baseBytes = base?.table.files.reduce((n, f) => n + f.bytes, 0n) ?? 0n;
+  return {
+    table,
+    topic,
+    base,
+    files,
+    tail,
+    gaps,
+    window,
+    rows: baseRows + files.reduce((n, f) => n + f.rows, 0n),
+    bytes: baseBytes + files.reduce((n, f) => n + f.bytes, 0n),
+    tailEvents: tail.reduce((n, r) => n + (r.to - r.from), 0n),
+  };
+}
+
+/** One table folded to the point: its state and the schema version its rows are given in. */
+export interface RebuiltTable {
+  table: string;
+  state: KeyedState;
+  /** Codec of the newest schema version at the point (rows of older versions are mapped onto it). */
+  codec: TableCodec;
+  events: number;
+}
+
+export interface RebuildResult {
+  tables: RebuiltTable[];
+  /** The last change included (the exact point restored to), over all tables. */
+  restoredTo: { pos: Position; tsMs: number } | undefined;
+  events: number;
+  bytes: number;
+}
+
+export interface RebuildOptions {
+  maxKeys: number;
+  tmpDir?: string;
+  logger: Logger;
+  /** Called as events are folded, with the running count of events and bytes read. */
+  progress?: (events: number, bytes: number) => void;
+  signal?: AbortSignal;
+}
+
+interface Cut {
+  /** Changes at or after this position are out. */
+  limit: Position | undefined;
+  /** The transaction the point falls into, whose earlier changes are out too. */
+  openTx: string | null | undefined;
+}
+
+export async function rebuild(
+  archive: Archive,
+  kafka: KafkaAccess | undefined,
+  plan: RestorePlan,
+  o: RebuildOptions,
+): Promise<RebuildResult> {
+  const reader = new ArchiveReader(archive);
+  const cache = new Map<string, { codec: TableCodec; events: ChangeEvent[] }>();
+  const tails = new Map<string, TailEvent[]>();
+  if (kafka && !plan.archiveOnly) {
+    for (const t of plan.tables) {
+      if (t.tail.length === 0) continue;
+      tails.set(t.table, await readTail({ ...kafka, topic: t.topic, ranges: t.tail, logger: o.logger }));
+    }
+  }
+  const cut = await findCut(plan, reader, cache, tails);
+  o.logger.debug(
+    { limit: cut.limit && formatPosition(cut.limit), openTx: cut.openTx },
+    'restore: cut at transaction boundary',
+  );
+
+  let events = 0;
+  let restoredTo: RebuildResult['restoredTo'];
+  const out: RebuiltTable[] = [];
+  try {
+    for (const t of plan.tables) {
+      const state = new KeyedState({ maxKeys: o.maxKeys, ...(o.tmpDir ? { tmpDir: o.tmpDir } : {}) });
+      const rebuilt: RebuiltTable = {
+        table: t.table,
+        state,
+        codec: undefined as unknown as TableCodec,
+        events: 0,
+      };
+      out.push(rebuilt);
+      let newest: Position | undefined;
+      const basePos = t.base ? parsePosition(t.base.snapshot.pos) : undefined;
+      const fold = (codec: TableCodec, e: ChangeEvent, fromBase: boolean) => {
+        if (!fromBase) {
+          if (basePos && comparePositions(e.pos, basePos) <= 0) return;
+          if (cut.limit && comparePositions(e.pos, cut.limit) >= 0) return;
+          if (plan.at.kind === 'position' && comparePositions(e.pos, plan.at.pos) > 0) return;
+          if (cut.openTx !== undefined && e.tx === cut.openTx) return;
+        }
+        applyChange(state, codec, e);
+        rebuilt.events++;
+        events++;
+        if (!newest || comparePositions(e.pos, newest) > 0) {
+          newest = e.pos;
+          rebuilt.codec = codec;
+        }
+        if (!restoredTo || comparePositions(e.pos, restoredTo.pos) > 0)
+          restoredTo = { pos: e.pos, tsMs: e.tsMs };
+      };
+      if (t.base) {
+        for (const f of t.base.table.files) {
+          o.signal?.throwIfAborted();
+          const { codec, events: list } = await reader.events(snapshotFileRef(t.base.table, f));
+          for (const e of list) fold(codec, e, true);
+          o.progress?.(events, reader.bytesRead);
+        }
+        // A snapshot stands for its position even where the table had no change just then.
+        if (!restoredTo || comparePositions(basePos as Position, restoredTo.pos) > 0) {
+          restoredTo = { pos: basePos as Position, tsMs: Number(t.base.snapshot.ts_ms) };
+        }
+      }
+      for (const f of t.files) {
+        o.signal?.throwIfAborted();
+        if (cut.limit && f.first_pos >= formatPosition(cut.limit)) continue;
+        const { codec, events: list } = cache.get(f.object_key) ?? (await reader.events(f));
+        cache.delete(f.object_key);
+        for (const e of list) fold(codec, e, false);
+        o.progress?.(events, reader.bytesRead);
+      }
+      for (const { codec, event } of tails.get(t.table) ?? []) fold(codec, event, false);
+      o.progress?.(events, reader.bytesRead);
+      if (!rebuilt.codec) {
+        // Nothing at or before the point: the table's schema still comes from its earliest file.
+        const first = t.files[0];
+        if (first) rebuilt.codec = (await reader.events(first)).codec;
+        else if (t.base)
+          rebuilt.codec = (
+            await reader.events(snapshotFileRef(t.base.table, t.base.table.files[0] as never))
+          ).codec;
+        else {
+          const tail = tails.get(t.table)?.[0];
+          if (!tail)
+            throw new TidemarkError(
+              'OUT_OF_WINDOW',
+              `${t.table} has no change at or before ${plan.at.kind === 'latest' ? 'now' : plan.at.text}`,
+            );
+          rebuilt.codec = tail.codec;
+        }
+      }
+    }
+  } catch (err) {
+    for (const t of out) t.state.discard();
+    throw err;
+  }
+  return { tables: out, restoredTo, events, bytes: reader.bytesRead };
+}
+
+/** Folds one change into the state: the key's row after it, or its removal. */
+export function applyChange(state: KeyedState, codec: TableCodec, e: ChangeEvent): void {
+  const slot = (row: Slot['row']): Slot => ({
+    pos: e.pos,
+    tsMs: e.tsMs,
+    op: e.op,
+    tx: e.tx,
+    row,
+    version: codec.version,
+  });
+  if (e.op === 'd') {
+    state.offer(e.key, slot(null));
+    return;
+  }
+  if (e.op === 'u' && e.before) {
+    // An update that changed the primary key removes the old key.
+    const old = codec.keyOf(e.before);
+    if (old !== e.key) state.offer(old, slot(null));
+  }
+  state.offer(e.key, slot(e.after));
+}
+
+/**
+ * Where the point cuts the history: the first change past it (by position, or by source time for a time
+ * target), and the transaction that change belongs to. Only the files that can hold that first change are
+ * read: per partition, the first file reaching past the point, and the Kafka tail.
+ */
+async function findCut(
+  plan: RestorePlan,
+  reader: ArchiveReader,
+  cache: Map<string, { codec: TableCodec; events: ChangeEvent[] }>,
+  tails: Map<string, TailEvent[]>,
+): Promise<Cut> {
+  const at = plan.at;
+  if (at.kind === 'latest') return { limit: undefined, openTx: undefined };
+  const past =
+    at.kind === 'position'
+      ? (e: ChangeEvent) => comparePositions(e.pos, at.pos) > 0
+      : (e: ChangeEvent) => e.tsMs > at.ms;
+  const fileReachesPast =
+    at.kind === 'position'
+      ? (f: ManifestEntry) => f.last_pos > formatPosition(at.pos)
+      : (f: ManifestEntry) => Number(f.max_ts_ms) > at.ms;
+  let first: ChangeEvent | undefined;
+  const consider = (e: ChangeEvent) => {
+    if (past(e) && (!first || comparePositions(e.pos, first.pos) < 0)) first = e;
+  };
+  for (const t of plan.tables) {
+    const seen = new Set<number>();
+    for (const f of t.files) {
+      if (seen.has(f.partition) || !fileReachesPast(f)) continue;
+      seen.add(f.partition);
+      const read = await reader.events(f);
+      cache.set(f.object_key, read);
+      read.events.forEach(consider);
+    }
+    for (const { event } of tails.get(t.table) ?? []) consider(event);
+  }
+  if (!first) return { limit: undefined, openTx: undefined };
+  return { limit: first.pos, openTx: first.tx };
+}

@@ -1,0 +1,44 @@
+// Where a restore writes: a directory of files, a MongoDB database or a MySQL database. Every target refuses
+// to write over data unless forced, and receives each table's rows in batches, newest schema version only.
+
+import type { Row, TableCodec } from '../../core/index.js';
+import type { Slot } from '../keyed-state.js';
+
+export interface RestoredRow {
+  key: string;
+  row: Row;
+  slot: Slot;
+}
+
+export interface TableSink {
+  write(rows: readonly RestoredRow[]): Promise<void>;
+  /** Ends the table; returns what was written. */
+  end(): Promise<{ rows: number; bytes: number; location: string }>;
+}
+
+export interface RestoreTarget {
+  /** Where, for messages: `dir:/path (jsonl)`, `mongodb://host/db`, `mysql://host/db`. */
+  readonly description: string;
+  /** Refuses, naming what is there, when a table would be written over and force is not set. */
+  check(tables: readonly string[], force: boolean): Promise<void>;
+  /** Starts a table (dropping what force allows to replace). */
+  openTable(table: string, codec: TableCodec, force: boolean): Promise<TableSink>;
+  /** Records what the restore was (the point, the tables), where the target has a place for it. */
+  finish(summary: RestoreSummaryRecord): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface RestoreSummaryRecord {
+  at: string;
+  position: string | null;
+  positionTime: string | null;
+  tables: { table: string; rows: number; schemaVersion: string; location: string }[];
+  finishedAt: string;
+}
+
+/** Rows of an older schema version, given in the newest one: same columns by name, added ones null. */
+export function projectRow(row: Row, codec: TableCodec): Row {
+  const out: Row = {};
+  for (const c of codec.table.columns) out[c.name] = row[c.name] ?? null;
+  return out;
+}
