@@ -105,7 +105,8 @@ export async function readTail(o: {
         .run({
           autoCommit: false,
           eachBatchAutoResolve: false,
-          eachBatch: async ({ batch, resolveOffset }) => {
+          eachBatch: async (payload) => {
+            const { batch } = payload;
             const p = batch.partition;
             const stop = end.get(p);
             if (stop === undefined || failed) return;
@@ -124,7 +125,7 @@ export async function readTail(o: {
                 const codec = await o.catalog.codecFor(version);
                 out.push({ partition: p, offset, codec, event: codec.decode(message.value) });
                 next.set(p, offset + 1n);
-                resolveOffset(message.offset);
+                payload.resolveOffset(message.offset);
               }
             } catch (err) {
               fail(err);

@@ -137,7 +137,9 @@ async function planTable(
     partitions.set(e.partition, list);
   }
   const offsets: Map<number, { low: bigint; high: bigint }> =
-    kafka && !req.archiveOnly ? await topicOffsets(kafka.kafka, topic) : new Map();
+    kafka && !req.archiveOnly
+      ? await topicOffsets(kafka.kafka, topic)
+      : new Map<number, { low: bigint; high: bigint }>();
   for (const p of offsets.keys()) if (!partitions.has(p)) partitions.set(p, []);
 
   const files: ManifestEntry[] = [];

@@ -67,14 +67,35 @@ export interface ReplayContext {
 
 const BATCH = 2000;
 
-/** Resolves table names and patterns against what the archive holds. */
-export async function resolveTables(archive: Archive, asked: readonly string[]): Promise<string[]> {
-  const archived = await listArchivedTables(archive.store, archive.prefix);
+/** Tables with a change topic in Kafka (some may have nothing archived yet). */
+async function kafkaTables(kafka: KafkaAccess | undefined): Promise<string[]> {
+  if (!kafka) return [];
+  const admin = kafka.kafka.admin();
+  await admin.connect();
+  try {
+    const head = `${kafka.topicPrefix}.`;
+    return (await admin.listTopics())
+      .filter((t) => t.startsWith(head) && t !== `${head}checkpoints` && t !== `${head}schemas`)
+      .map((t) => t.slice(head.length));
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/** Resolves table names and patterns against what the archive (and Kafka) holds. */
+export async function resolveTables(
+  archive: Archive,
+  kafka: KafkaAccess | undefined,
+  asked: readonly string[],
+): Promise<string[]> {
+  const known = [
+    ...new Set([...(await listArchivedTables(archive.store, archive.prefix)), ...(await kafkaTables(kafka))]),
+  ].sort();
   if (asked.length === 0) {
-    if (archived.length === 0) {
+    if (known.length === 0) {
       throw new TidemarkError('OUT_OF_WINDOW', `the archive at ${archive.store.url} holds no tables yet`);
     }
-    return archived;
+    return known;
   }
   const chosen = new Set<string>();
   for (const name of asked
@@ -82,11 +103,10 @@ export async function resolveTables(archive: Archive, asked: readonly string[]):
     .map((a) => a.trim())
     .filter((a) => a)) {
     const re = globToRegExp(name);
-    const hits = archived.filter((t) => re.test(t));
+    const hits = known.filter((t) => re.test(t));
     if (hits.length === 0) {
       throw new TidemarkError('BAD_ARGUMENT', `no table ${name} in the archive at ${archive.store.url}`, {
-        hint:
-          archived.length > 0 ? `archived tables: ${archived.join(', ')}` : 'the archive holds no tables yet',
+        hint: known.length > 0 ? `known tables: ${known.join(', ')}` : 'the archive holds no tables yet',
       });
     }
     hits.forEach((t) => chosen.add(t));
@@ -116,11 +136,10 @@ export async function planFor(
 ): Promise<{ plan: RestorePlan; at: TargetPoint }> {
   const archive = openArchive(ctx.config);
   const at = parseTargetPoint(req.at, ctx.nowMs);
-  const tables = await resolveTables(archive, req.tables);
-  const plan = await withKafka(ctx, req.archiveOnly, (kafka) =>
+  const plan = await withKafka(ctx, req.archiveOnly, async (kafka) =>
     planRestore(archive, kafka, {
       at,
-      tables,
+      tables: await resolveTables(archive, kafka, req.tables),
       archiveOnly: req.archiveOnly,
       allowGaps: req.allowGaps,
       useSnapshots: true,
@@ -209,11 +228,11 @@ export async function runRestore(ctx: ReplayContext, req: RestoreRequest): Promi
   const clauses = req.where.map(parseWhere);
   const archive = openArchive(ctx.config);
   const at = parseTargetPoint(req.at, ctx.nowMs);
-  const tables = await resolveTables(archive, req.tables);
   const target: RestoreTarget = openTarget(ctx.config, req.to, req.format, at, started);
   try {
-    await target.check(tables, req.force);
     const result: RebuildResult = await withKafka(ctx, req.archiveOnly, async (kafka) => {
+      const tables = await resolveTables(archive, kafka, req.tables);
+      await target.check(tables, req.force);
       const plan = await planRestore(archive, kafka, {
         at,
         tables,

@@ -33,9 +33,12 @@ export function parseTargetPoint(text: string, nowMs = Date.now()): TargetPoint 
   const t = text.trim();
   if (t === '' || t === 'latest') return { kind: 'latest' };
   if (t === 'now') return { kind: 'time', ms: nowMs, text: new Date(nowMs).toISOString() };
-  const ago = /^(\d+(?:\.\d+)?)\s*([a-z]+?)s?\s+ago$/i.exec(t);
+  const ago = /^(\d+(?:\.\d+)?)\s*([a-z]+)\s+ago$/i.exec(t);
   if (ago) {
-    const unit = UNITS[(ago[2] ?? '').toLowerCase()];
+    // A plural `s` only after a word, so that "ms" is not read as minutes.
+    const word = (ago[2] ?? '').toLowerCase();
+    const unit =
+      UNITS[word] ?? (word.length > 2 && word.endsWith('s') ? UNITS[word.slice(0, -1)] : undefined);
     if (unit === undefined) {
       throw new TidemarkError('POSITION_INVALID', `"${t}": unknown unit "${ago[2]}"`, {
         hint: 'use seconds, minutes, hours, days or weeks, e.g. "15 minutes ago"',
@@ -47,7 +50,9 @@ export function parseTargetPoint(text: string, nowMs = Date.now()): TargetPoint 
   if (/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$/i.test(t)) {
     const zoned = /(Z|[+-]\d{2}:?\d{2})$/i.test(t) || t.length === 10 ? t : `${t}Z`;
     const ms = Date.parse(zoned.replace(' ', 'T'));
-    if (Number.isFinite(ms)) return { kind: 'time', ms, text: new Date(ms).toISOString() };
+    if (Number.isFinite(ms) && isCalendarDate(t.slice(0, 10))) {
+      return { kind: 'time', ms, text: new Date(ms).toISOString() };
+    }
   }
   if (/^[^:#\s]+:\d+$/.test(t)) {
     const p = parsePosition(t);
@@ -60,4 +65,11 @@ export function parseTargetPoint(text: string, nowMs = Date.now()): TargetPoint 
       hint: 'give an ISO-8601 time (2026-03-01T10:03:12Z), "15 minutes ago", a binlog position (mariadb-bin.000042:1234) or "latest"',
     });
   }
+}
+
+/** Date.parse rolls 2026-02-30 over into March; a day the month does not have is a typo, not a time. */
+function isCalendarDate(ymd: string): boolean {
+  const [y = 0, m = 0, d = 0] = ymd.split('-').map(Number);
+  const day = new Date(Date.UTC(y, m - 1, d));
+  return day.getUTCMonth() === m - 1 && day.getUTCDate() === d;
 }

@@ -12,8 +12,10 @@ export interface WhereClause {
   values: (string | null)[];
 }
 
+// `==` comes before `=`, or `a == 1` would read as `a = '= 1'`. A backticked column may hold any character
+// but a backtick.
 const CLAUSE =
-  /^\s*`?([^`\s=<>!]+)`?\s*(=|==|!=|<>|<=|>=|<|>|\s+in\s+|\s+is\s+not\s+null\s*$|\s+is\s+null\s*$)\s*(.*?)\s*$/is;
+  /^\s*(?:`([^`]+)`|([^`\s=<>!]+))\s*(==|=|!=|<>|<=|>=|<|>|\s+in\s+|\s+is\s+not\s+null\s*$|\s+is\s+null\s*$)\s*(.*?)\s*$/is;
 
 function literal(text: string, where: string): string | null {
   const t = text.trim();
@@ -35,9 +37,9 @@ export function parseWhere(text: string): WhereClause {
       hint: "write <column> <op> <value> with op one of = != < <= > >= IN IS NULL, e.g. --where 'room_id = 42'",
     });
   }
-  const column = m[1] as string;
-  const rawOp = (m[2] ?? '').trim().toLowerCase().replace(/\s+/g, ' ');
-  const rest = m[3] ?? '';
+  const column = (m[1] ?? m[2]) as string;
+  const rawOp = (m[3] ?? '').trim().toLowerCase().replace(/\s+/g, ' ');
+  const rest = m[4] ?? '';
   if (rawOp === 'is null' || rawOp === 'is not null') return { text, column, op: rawOp, values: [] };
   if (rawOp === 'in') {
     const list = /^\((.*)\)$/s.exec(rest.trim());

@@ -69,6 +69,46 @@ export async function sourceState(
   const conn = mysql.createConnection(snapshotConnectionOptions(source)).promise();
   try {
     await conn.query("SET SESSION time_zone = '+00:00'");
+    return await readState(conn, db, table);
+  } finally {
+    await conn.end();
+  }
+}
+
+/** Several tables at one binlog position: a consistent snapshot, and the position it is consistent with. */
+export async function sourceSnapshot(
+  source: SourceConfig,
+  db: string,
+  tables: readonly string[],
+): Promise<{ binlogFile: string; binlogOffset: number; states: Map<string, Map<string, Row>> }> {
+  const conn = mysql.createConnection(snapshotConnectionOptions(source)).promise();
+  try {
+    await conn.query("SET SESSION time_zone = '+00:00'");
+    await conn.query('SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+    await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
+    const [status] = await conn.query("SHOW STATUS LIKE 'binlog_snapshot_%'");
+    const vars = new Map(
+      (status as { Variable_name: string; Value: string }[]).map((r) => [r.Variable_name, r.Value]),
+    );
+    const states = new Map<string, Map<string, Row>>();
+    for (const table of tables) states.set(table, await readState(conn, db, table));
+    await conn.query('COMMIT');
+    return {
+      binlogFile: vars.get('Binlog_snapshot_file') ?? '',
+      binlogOffset: Number(vars.get('Binlog_snapshot_position')),
+      states,
+    };
+  } finally {
+    await conn.end();
+  }
+}
+
+async function readState(
+  conn: ReturnType<ReturnType<typeof mysql.createConnection>['promise']>,
+  db: string,
+  table: string,
+): Promise<Map<string, Row>> {
+  {
     const schema = await readTableSchema(conn, { db, table });
     const shape = buildShape(
       schema,
@@ -82,7 +122,5 @@ export async function sourceState(
       state.set(shape.codec.keyOf(row), row);
     }
     return state;
-  } finally {
-    await conn.end();
   }
 }

@@ -11,3 +11,14 @@ export function errorOf(fn: () => unknown): TidemarkError {
   }
   throw new Error('expected a TidemarkError');
 }
+
+/** The TidemarkError a promise rejects with. */
+export async function rejectionOf(promise: Promise<unknown>): Promise<TidemarkError> {
+  try {
+    await promise;
+  } catch (err) {
+    if (err instanceof TidemarkError) return err;
+    throw err;
+  }
+  throw new Error('expected a TidemarkError');
+}

@@ -62,6 +62,11 @@ export function createTableSql(name: string, codec: TableCodec): string {
   return `CREATE TABLE ${quote(name)} (\n${cols.join(',\n')}\n) DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin`;
 }
 
+/** `chat.messages` → `messages`. */
+function tableName(qualified: string): string {
+  return qualified.slice(qualified.indexOf('.') + 1);
+}
+
 function sqlValue(v: RowValue): unknown {
   return typeof v === 'bigint' ? v.toString() : v;
 }
@@ -116,9 +121,9 @@ export class MysqlTarget implements RestoreTarget {
     for (const t of tables) {
       const [rows] = await conn.query(
         'SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
-        [this.database, t],
+        [this.database, tableName(t)],
       );
-      if (Number((rows as { n: number }[])[0]?.n) > 0) present.push(t);
+      if (Number((rows as { n: number }[])[0]?.n) > 0) present.push(`${this.database}.${tableName(t)}`);
     }
     if (present.length > 0) {
       throw new TidemarkError(
@@ -131,8 +136,10 @@ export class MysqlTarget implements RestoreTarget {
     }
   }
 
-  async openTable(table: string, codec: TableCodec, force: boolean): Promise<TableSink> {
+  async openTable(qualified: string, codec: TableCodec, force: boolean): Promise<TableSink> {
     const conn = await this.connect();
+    // The side database takes the table's own name, so rows copy back with INSERT … SELECT.
+    const table = codec.table.table;
     if (force) await conn.query(`DROP TABLE IF EXISTS ${quote(table)}`);
     await conn.query(createTableSql(table, codec));
     const columns = codec.table.columns;
