@@ -262,6 +262,23 @@ const tierSchema = z.strictObject({
     .default({ minMs: 500, maxMs: 30_000 }),
 });
 
+const replaySchema = z.strictObject({
+  /** Rows of one table held in memory during a restore before its state spills to disk. */
+  maxKeysInMemory: z.number().int().min(1000).default(2_000_000),
+  /** Where restore state spills to (default: the system temporary directory). */
+  tmpDir: z.string().min(1).optional(),
+  snapshots: z
+    .strictObject({
+      /** The scheduler takes a snapshot this often (hours). */
+      everyHours: z.number().positive().default(24),
+      /** Tables snapshotted, as db.table patterns over what the archive holds (default: all). */
+      tables: tablePatterns,
+      /** Rows per snapshot data file. */
+      rowsPerFile: z.number().int().min(1000).default(100_000),
+    })
+    .default({ everyHours: 24, tables: { include: ['*.*'], exclude: [] }, rowsPerFile: 100_000 }),
+});
+
 const logSchema = z.strictObject({
   level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
@@ -277,6 +294,7 @@ export const configSchema = z.strictObject({
   capture: captureSchema.default(captureSchema.parse({})),
   kafka: kafkaSchema.optional(),
   tier: tierSchema.optional(),
+  replay: replaySchema.default(replaySchema.parse({})),
   log: logSchema.default({ level: 'info' }),
   http: httpSchema.default({ host: '127.0.0.1', port: 9464 }),
 });
@@ -288,6 +306,7 @@ export type CaptureConfig = Config['capture'];
 export type TierConfig = NonNullable<Config['tier']>;
 export type HotConfig = NonNullable<TierConfig['hot']>;
 export type ColdConfig = NonNullable<TierConfig['cold']>;
+export type ReplayConfig = Config['replay'];
 
 type Env = Readonly<Record<string, string | undefined>>;
 

@@ -68,6 +68,11 @@ export interface TablePlan {
   rows: bigint;
   bytes: bigint;
   tailEvents: bigint;
+  /**
+   * The newest position every partition's archive is known to reach (undefined: every partition is archived
+   * to its end, or nothing bounds it); '' when a partition with data has nothing archived yet.
+   */
+  frontier: PointInfo | undefined;
 }
 
 export interface RestorePlan {
@@ -77,6 +82,8 @@ export interface RestorePlan {
   bytes: bigint;
   tailEvents: bigint;
   archiveOnly: boolean;
+  /** Set when an archive-only plan had to stop short of the point asked for. */
+  clampedFrom: TargetPoint | undefined;
 }
 
 function describeWindow(w: TablePlan['window']): string {
@@ -104,13 +111,47 @@ export async function planRestore(
     tables.push(await planTable(archive, kafka, req, table, snapshots));
   }
   const sum = (f: (t: TablePlan) => bigint) => tables.reduce((n, t) => n + f(t), 0n);
+  const archiveOnly = req.archiveOnly || !kafka;
+  let at = req.at;
+  let clampedFrom: TargetPoint | undefined;
+  if (!kafka) {
+    // Without the Kafka tail the state is only consistent up to where every partition's archive reaches.
+    const frontier = tables
+      .map((t) => t.frontier)
+      .filter((f): f is PointInfo => f !== undefined)
+      .reduce<PointInfo | undefined>((a, b) => (a === undefined || b.pos < a.pos ? b : a), undefined);
+    if (frontier?.pos === '') {
+      const table = tables.find((t) => t.frontier?.pos === '')?.table;
+      throw new TidemarkError(
+        'OUT_OF_WINDOW',
+        `${table} has changes in Kafka that are not archived at all yet`,
+        {
+          hint: 'wait for tidemark tier --only cold to archive them, or restore with the Kafka tail (without --archive-only)',
+        },
+      );
+    }
+    const beyond =
+      frontier &&
+      (at.kind === 'latest' ||
+        (at.kind === 'position' && formatPosition(at.pos) > frontier.pos) ||
+        (at.kind === 'time' && at.ms > frontier.tsMs));
+    if (frontier && beyond) {
+      clampedFrom = at;
+      at = {
+        kind: 'position',
+        pos: parsePosition(frontier.pos),
+        text: `${describePosition(parsePosition(frontier.pos))} (the newest point archived on every partition)`,
+      };
+    }
+  }
   return {
-    at: req.at,
+    at,
     tables,
     rows: sum((t) => t.rows),
     bytes: sum((t) => t.bytes),
     tailEvents: sum((t) => t.tailEvents),
-    archiveOnly: req.archiveOnly || !kafka,
+    archiveOnly,
+    clampedFrom,
   };
 }
 
@@ -136,16 +177,16 @@ async function planTable(
     list.push(e);
     partitions.set(e.partition, list);
   }
-  const offsets: Map<number, { low: bigint; high: bigint }> =
-    kafka && !req.archiveOnly
-      ? await topicOffsets(kafka.kafka, topic)
-      : new Map<number, { low: bigint; high: bigint }>();
+  const offsets: Map<number, { low: bigint; high: bigint }> = kafka
+    ? await topicOffsets(kafka.kafka, topic)
+    : new Map<number, { low: bigint; high: bigint }>();
   for (const p of offsets.keys()) if (!partitions.has(p)) partitions.set(p, []);
 
   const files: ManifestEntry[] = [];
   const tail: TailRange[] = [];
   const gaps: string[] = [];
   let complete = true;
+  let frontier: PointInfo | undefined;
   for (const [partition, list] of [...partitions].sort((a, b) => a[0] - b[0])) {
     const start = basePos === undefined ? 0 : list.findIndex((e) => e.last_pos > basePos);
     const chosen = start < 0 ? [] : list.slice(start);
@@ -177,6 +218,12 @@ async function planTable(
     files.push(...chosen);
     const archivedEnd = (list.at(-1)?.last_offset ?? -1n) + 1n;
     const range = offsets.get(partition);
+    const last = list.at(-1);
+    if (!range || range.high > archivedEnd) {
+      // Not known to be archived to its end: the archive of this partition reaches its last file.
+      const reach = last ? { pos: last.last_pos, tsMs: Number(last.max_ts_ms) } : { pos: '', tsMs: 0 };
+      if ((last || range) && (!frontier || reach.pos < frontier.pos)) frontier = reach;
+    }
     if (range && range.high > archivedEnd) {
       if (range.low > archivedEnd) {
         gaps.push(
@@ -191,7 +238,7 @@ async function planTable(
   // The restorable window: from the earliest snapshot or the archive's first change, to the latest change.
   const firstFiles = [...partitions.values()].map((l) => l[0]).filter((e): e is ManifestEntry => !!e);
   const archiveStart =
-    complete && firstFiles.length > 0
+    (complete || req.allowGaps) && firstFiles.length > 0
       ? firstFiles.reduce((a, b) => (a.first_pos <= b.first_pos ? a : b))
       : undefined;
   const earliestSnapshot = withTable[0]?.snapshot;
@@ -215,6 +262,11 @@ async function planTable(
   if (!first && last) first = last;
   const window = { first, last };
 
+  if (gaps.length > 0 && !req.allowGaps) {
+    throw new TidemarkError('ARCHIVE_GAP', `the history of ${table} has gaps:\n  ${gaps.join('\n  ')}`, {
+      hint: 'restore to a point before the gap, or accept the loss with --allow-gaps',
+    });
+  }
   if (first && req.at.kind !== 'latest') {
     const early =
       req.at.kind === 'position' ? formatPosition(req.at.pos) < first.pos : req.at.ms < first.tsMs;
@@ -231,11 +283,6 @@ async function planTable(
       hint: 'check that tidemark tier --only cold runs for this table',
     });
   }
-  if (gaps.length > 0 && !req.allowGaps) {
-    throw new TidemarkError('ARCHIVE_GAP', `the history of ${table} has gaps:\n  ${gaps.join('\n  ')}`, {
-      hint: 'restore to a point before the gap, or accept the loss with --allow-gaps',
-    });
-  }
 
   const baseRows = base?.table.rows ?? 0n;
   const baseBytes = base?.table.files.reduce((n, f) => n + f.bytes, 0n) ?? 0n;
@@ -250,6 +297,7 @@ async function planTable(
     rows: baseRows + files.reduce((n, f) => n + f.rows, 0n),
     bytes: baseBytes + files.reduce((n, f) => n + f.bytes, 0n),
     tailEvents: tail.reduce((n, r) => n + (r.to - r.from), 0n),
+    frontier,
   };
 }
 
@@ -266,7 +314,11 @@ export interface RebuildResult {
   tables: RebuiltTable[];
   /** The last change included (the exact point restored to), over all tables. */
   restoredTo: { pos: Position; tsMs: number } | undefined;
+  /** The latest source time among the changes included (times need not grow with positions). */
+  maxTsMs: number;
   events: number;
+  /** Of those, how many came from the Kafka tail rather than the archive. */
+  fromKafka: number;
   bytes: number;
 }
 
@@ -294,20 +346,23 @@ export async function rebuild(
 ): Promise<RebuildResult> {
   const reader = new ArchiveReader(archive);
   const cache = new Map<string, { codec: TableCodec; events: ChangeEvent[] }>();
+  // Archive-only with Kafka at hand (snapshots): the tail is read only to see where the archive ends.
   const tails = new Map<string, TailEvent[]>();
-  if (kafka && !plan.archiveOnly) {
+  if (kafka) {
     for (const t of plan.tables) {
       if (t.tail.length === 0) continue;
       tails.set(t.table, await readTail({ ...kafka, topic: t.topic, ranges: t.tail, logger: o.logger }));
     }
   }
   const cut = await findCut(plan, reader, cache, tails);
+  let fromKafka = 0;
   o.logger.debug(
     { limit: cut.limit && formatPosition(cut.limit), openTx: cut.openTx },
     'restore: cut at transaction boundary',
   );
 
   let events = 0;
+  let maxTsMs = 0;
   let restoredTo: RebuildResult['restoredTo'];
   const out: RebuiltTable[] = [];
   try {
@@ -330,6 +385,7 @@ export async function rebuild(
           if (cut.openTx !== undefined && e.tx === cut.openTx) return;
         }
         applyChange(state, codec, e);
+        if (e.tsMs > maxTsMs) maxTsMs = e.tsMs;
         rebuilt.events++;
         events++;
         if (!newest || comparePositions(e.pos, newest) > 0) {
@@ -350,6 +406,7 @@ export async function rebuild(
         if (!restoredTo || comparePositions(basePos as Position, restoredTo.pos) > 0) {
           restoredTo = { pos: basePos as Position, tsMs: Number(t.base.snapshot.ts_ms) };
         }
+        maxTsMs = Math.max(maxTsMs, Number(t.base.snapshot.ts_ms));
       }
       for (const f of t.files) {
         o.signal?.throwIfAborted();
@@ -359,7 +416,11 @@ export async function rebuild(
         for (const e of list) fold(codec, e, false);
         o.progress?.(events, reader.bytesRead);
       }
-      for (const { codec, event } of tails.get(t.table) ?? []) fold(codec, event, false);
+      if (!plan.archiveOnly) {
+        const before = rebuilt.events;
+        for (const { codec, event } of tails.get(t.table) ?? []) fold(codec, event, false);
+        fromKafka += rebuilt.events - before;
+      }
       o.progress?.(events, reader.bytesRead);
       if (!rebuilt.codec) {
         // Nothing at or before the point: the table's schema still comes from its earliest file.
@@ -384,7 +445,7 @@ export async function rebuild(
     for (const t of out) t.state.discard();
     throw err;
   }
-  return { tables: out, restoredTo, events, bytes: reader.bytesRead };
+  return { tables: out, restoredTo, maxTsMs, events, fromKafka, bytes: reader.bytesRead };
 }
 
 /** Folds one change into the state: the key's row after it, or its removal. */
@@ -421,7 +482,23 @@ async function findCut(
   tails: Map<string, TailEvent[]>,
 ): Promise<Cut> {
   const at = plan.at;
-  if (at.kind === 'latest') return { limit: undefined, openTx: undefined };
+  let first: ChangeEvent | undefined;
+  const earliest = (e: ChangeEvent) => {
+    if (!first || comparePositions(e.pos, first.pos) < 0) first = e;
+  };
+  if (plan.archiveOnly) {
+    // Nothing at or after the first change not archived yet can be in the state.
+    for (const t of plan.tables) {
+      const seen = new Set<number>();
+      for (const { partition, event } of tails.get(t.table) ?? []) {
+        if (seen.has(partition)) continue;
+        seen.add(partition);
+        earliest(event);
+      }
+    }
+  }
+  if (at.kind === 'latest')
+    return first ? { limit: first.pos, openTx: first.tx } : { limit: undefined, openTx: undefined };
   const past =
     at.kind === 'position'
       ? (e: ChangeEvent) => comparePositions(e.pos, at.pos) > 0
@@ -430,9 +507,8 @@ async function findCut(
     at.kind === 'position'
       ? (f: ManifestEntry) => f.last_pos > formatPosition(at.pos)
       : (f: ManifestEntry) => Number(f.max_ts_ms) > at.ms;
-  let first: ChangeEvent | undefined;
   const consider = (e: ChangeEvent) => {
-    if (past(e) && (!first || comparePositions(e.pos, first.pos) < 0)) first = e;
+    if (past(e)) earliest(e);
   };
   for (const t of plan.tables) {
     const seen = new Set<number>();
@@ -445,6 +521,6 @@ async function findCut(
     }
     for (const { event } of tails.get(t.table) ?? []) consider(event);
   }
-  if (!first) return { limit: undefined, openTx: undefined };
-  return { limit: first.pos, openTx: first.tx };
+  const cut: ChangeEvent | undefined = first;
+  return cut ? { limit: cut.pos, openTx: cut.tx } : { limit: undefined, openTx: undefined };
 }

@@ -52,6 +52,8 @@ export interface RestoreSummary {
   positionTime: string | null;
   tables: { table: string; rows: number; events: number; location: string }[];
   events: number;
+  /** Changes read from the Kafka tail (not archived yet). */
+  fromKafka: number;
   bytesRead: number;
   seconds: number;
   eventsPerSecond: number;
@@ -290,6 +292,7 @@ export async function runRestore(ctx: ReplayContext, req: RestoreRequest): Promi
       positionTime: result.restoredTo ? new Date(result.restoredTo.tsMs).toISOString() : null,
       tables: written,
       events: result.events,
+      fromKafka: result.fromKafka,
       bytesRead: result.bytes,
       seconds,
       eventsPerSecond: Math.round(result.events / Math.max(seconds, 0.001)),

@@ -15,7 +15,9 @@ import {
   type Config,
   type Row,
 } from '../../services/core/index.js';
+import { listChanges } from '../../services/replay/changes.js';
 import { describePlan, planFor, runRestore, type RestoreRequest } from '../../services/replay/restore.js';
+import { createSnapshot, showSnapshot, snapshots } from '../../services/replay/snapshots.js';
 import { sameState, sourceSnapshot, sourceState } from '../support/change-ledger.js';
 import { rejectionOf } from '../support/error-of.js';
 import { localServices, uniqueName } from '../support/local-services.js';
@@ -167,10 +169,15 @@ describe('restore', () => {
   });
 
   it('restores to the latest change from archive and Kafka together, equal to the source now', async () => {
-    const now = new Map<string, Map<string, Row>>();
-    for (const table of TABLES) now.set(table, await sourceState(t.fx.config.source!, t.fx.db, table));
-    const { dir, summary } = await restoreToDir('latest', {});
-    await expectRestored(dir, now);
+    // Capture publishes within moments; until it has, the newest changes are not in Kafka yet.
+    let attempt = 0;
+    const { dir, summary } = await eventually('restore of the latest state equal to the source', async () => {
+      const now = new Map<string, Map<string, Row>>();
+      for (const table of TABLES) now.set(table, await sourceState(t.fx.config.source!, t.fx.db, table));
+      const restored = await restoreToDir(`latest-${attempt++}`, {});
+      await expectRestored(restored.dir, now);
+      return restored;
+    });
     expect(summary.position).not.toBeNull();
     expect(JSON.parse(readFileSync(join(dir, 'restore.json'), 'utf8'))).toMatchObject({
       position: summary.position,
@@ -190,14 +197,81 @@ describe('restore', () => {
       });
     }
     for (const [i, p] of points.entries()) {
-      const { dir } = await restoreToDir(`pos-${i}`, { at: p.at, archiveOnly: true });
+      const { dir, summary } = await restoreToDir(`pos-${i}`, { at: p.at });
       await expectRestored(dir, p.states);
+      // Everything is archived: the archive alone served it.
+      expect(summary.fromKafka).toBe(0);
     }
-    const { dir } = await restoreToDir('time', {
-      at: new Date(timePoint.ms).toISOString(),
-      archiveOnly: true,
-    });
+    const { dir } = await restoreToDir('time', { at: new Date(timePoint.ms).toISOString() });
     await expectRestored(dir, timePoint.states);
+  });
+
+  it('takes synthetic snapshots, and restores across them exactly as from the initial snapshot', async () => {
+    const ctx = { config, logger };
+    const first = await createSnapshot(ctx, { tables: [], at: points[4]!.at });
+    expect(first.created).toBe(true);
+    expect(first.manifest.base).toBeNull();
+    for (const table of TABLES) {
+      const entry = first.manifest.tables.find((x) => x.table === `${t.fx.db}.${table}`)!;
+      expect(Number(entry.rows), table).toBe(points[4]!.states.get(table)!.size);
+    }
+    expect((await createSnapshot(ctx, { tables: [], at: points[4]!.at })).created).toBe(false);
+    const second = await createSnapshot(ctx, { tables: [], at: 'latest' });
+    expect(second.created).toBe(true);
+    expect(second.manifest.base).toBe(first.manifest.id);
+    expect((await snapshots(ctx)).map((x) => x.id)).toEqual([first.manifest.id, second.manifest.id]);
+    expect((await showSnapshot(ctx, first.manifest.id)).pos).toBe(first.manifest.pos);
+
+    // Each restore starts from the newest snapshot at or before its point, and equals the source there.
+    const cases: [number, string | undefined][] = [
+      [2, undefined],
+      [4, first.manifest.id],
+      [7, first.manifest.id],
+      [9, second.manifest.id],
+    ];
+    for (const [i, base] of cases) {
+      const { plan } = await planFor(ctx, request({ at: points[i]!.at }));
+      for (const tp of plan.tables) expect(tp.base?.snapshot.id, `${tp.table} at point ${i}`).toBe(base);
+      const { dir } = await restoreToDir(`snap-${i}`, { at: points[i]!.at });
+      await expectRestored(dir, points[i]!.states);
+    }
+    const missing = await rejectionOf(showSnapshot(ctx, 'nope'));
+    expect(missing.hint).toContain(first.manifest.id);
+  });
+
+  it('lists the changes of a window by transaction, and restores to just before the mass DELETE', async () => {
+    const ctx = { config, logger };
+    const messages = `${t.fx.db}.messages`;
+    const result = await listChanges(ctx, {
+      tables: [messages],
+      from: points[5]!.at,
+      to: points[6]!.at,
+      where: [],
+      ops: ['d'],
+      archiveOnly: false,
+      limit: 100,
+    });
+    const mass = result.transactions.reduce((a, b) => (b.counts.d > a.counts.d ? b : a));
+    expect(mass.counts.d).toBeGreaterThan(10);
+    expect(mass.events.every((e) => e.before?.room_id === 3)).toBe(true);
+    const { dir } = await restoreToDir('before-delete', {
+      at: mass.restoreBefore,
+      tables: [messages],
+      where: ['room_id = 3'],
+    });
+    const room3 = await restoredState(dir, `${messages}.avro`, ['id']);
+    expect(room3.size).toBe(mass.counts.d);
+    const counted = await listChanges(ctx, {
+      tables: [messages],
+      from: points[5]!.at,
+      to: points[6]!.at,
+      where: ['room_id = 3'],
+      ops: ['d'],
+      archiveOnly: true,
+      limit: 0,
+    });
+    const room3Deletes = result.transactions.flatMap((g) => g.events).filter((e) => e.before?.room_id === 3);
+    expect(counted.totalEvents).toBe(room3Deletes.length);
   });
 
   it('restores one room with --where, and into MongoDB and MySQL', async () => {
@@ -301,7 +375,8 @@ describe('restore', () => {
     await t.store.put(victim, damaged);
     try {
       const corrupt = await rejectionOf(
-        restoreToDir('corrupt', { tables: [`${t.fx.db}.messages`], archiveOnly: true }),
+        // Before the first snapshot, so the change files are read.
+        restoreToDir('corrupt', { at: points[1]!.at, tables: [`${t.fx.db}.messages`], archiveOnly: true }),
       );
       expect(corrupt.code).toBe('OBJECT_CORRUPT');
       expect(corrupt.message).toContain(victim);
@@ -319,11 +394,12 @@ describe('restore', () => {
     await t.store.delete([middle]);
     try {
       const gap = await rejectionOf(
-        restoreToDir('gap', { tables: [`${t.fx.db}.messages`], archiveOnly: true }),
+        restoreToDir('gap', { at: points[1]!.at, tables: [`${t.fx.db}.messages`], archiveOnly: true }),
       );
       expect(gap.code).toBe('ARCHIVE_GAP');
       expect(gap.message).toMatch(/partition 0: offsets 0–\d+ are not in the archive/);
       const allowed = await restoreToDir('gap-allowed', {
+        at: points[1]!.at,
         tables: [`${t.fx.db}.messages`],
         archiveOnly: true,
         allowGaps: true,
