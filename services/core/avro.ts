@@ -117,11 +117,50 @@ const bigintLong = avro.types.LongType.__with({
   compare: (a: bigint, b: bigint) => (a === b ? 0 : a < b ? -1 : 1),
 });
 
+/**
+ * Decoding straight from the varint: no 8-byte buffer per value (a restore reads millions of longs). Up to
+ * seven bytes (|n| < 2^48) are summed exactly as a number; longer ones continue as bigint.
+ */
+interface Tap {
+  buf: Buffer;
+  pos: number;
+}
+const fastLong = Object.create(bigintLong) as avro.Type & { _read: (tap: Tap) => bigint };
+fastLong._read = (tap: Tap): bigint => {
+  const buf = tap.buf;
+  let pos = tap.pos;
+  let sum = 0;
+  let mul = 1;
+  let b = 0;
+  let n = 0;
+  do {
+    b = buf[pos++] ?? 0;
+    sum += (b & 0x7f) * mul;
+    mul *= 128;
+    n++;
+  } while (b & 0x80 && n < 7);
+  let value: bigint;
+  if (b & 0x80) {
+    let big = BigInt(sum);
+    let shift = 49n;
+    do {
+      b = buf[pos++] ?? 0;
+      big |= BigInt(b & 0x7f) << shift;
+      shift += 7n;
+    } while (b & 0x80);
+    value = (big >> 1n) ^ -(big & 1n);
+  } else {
+    value = BigInt(sum % 2 === 0 ? sum / 2 : -(sum + 1) / 2);
+  }
+  tap.pos = pos;
+  return value;
+};
+
 /** Options every tidemark Avro type is built with; readers use the same so decoded values match. */
 export function typeOptions(): Partial<avro.ForSchemaOptions> {
   return {
     logicalTypes: { decimal: DecimalType },
-    registry: { long: bigintLong },
+    registry: { long: fastLong },
     wrapUnions: false,
   };
 }

@@ -237,6 +237,13 @@ export class TableCodec {
     return this.fromEnvelope(this.type.fromBuffer(buf) as AvroEnvelope);
   }
 
+  /** Decodes one record at `offset` of a buffer of concatenated records; returns the event and the next offset. */
+  decodeAt(buf: Buffer, offset: number): { event: ChangeEvent; next: number } {
+    const { value, offset: next } = this.type.decode(buf, offset);
+    if (next < 0) throw new TidemarkError('OBJECT_CORRUPT', 'a record runs past the end of its block');
+    return { event: this.fromEnvelope(value as AvroEnvelope), next };
+  }
+
   /** For readers of Avro container files, which decode records themselves. */
   fromEnvelope(e: AvroEnvelope): ChangeEvent {
     const pos: Position =
@@ -272,8 +279,9 @@ export class TableCodec {
     return out;
   }
 
+  /** Decoded records are fresh objects: taken as they are unless fields were renamed. */
   private fromFields(record: Record<string, RowValue>): Row {
-    if (!this.renamed) return { ...record };
+    if (!this.renamed) return record;
     const out: Row = {};
     this.fields.forEach((f, i) => (out[this.columns[i] as string] = record[f] ?? null));
     return out;

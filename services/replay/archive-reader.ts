@@ -4,7 +4,7 @@
 import {
   decodeManifestEntry,
   openObjectStore,
-  readAvroFile,
+  readAvroBlocks,
   readDataFile,
   TableCodec,
   TidemarkError,
@@ -67,11 +67,24 @@ export class ArchiveReader {
 
   /** The events of one data file, in file order. */
   async events(file: DataFileRef): Promise<{ codec: TableCodec; events: ChangeEvent[] }> {
+    const events: ChangeEvent[] = [];
+    const codec = await this.forEach(file, (e) => events.push(e));
+    return { codec, events };
+  }
+
+  /**
+   * Decodes one data file record by record, handing each event over as it is read (nothing is kept, so a
+   * restore's memory follows its state, not its files). Returns the file's codec.
+   */
+  async forEach(
+    file: DataFileRef,
+    each: (event: ChangeEvent, codec: TableCodec) => void,
+  ): Promise<TableCodec> {
     const { store, keyring } = this.archive;
     const name = `${store.url}/${file.object_key}`;
     const body = await readDataFile(store, file as unknown as ManifestEntry, keyring);
     this.bytesRead += Number(file.bytes);
-    const avro = await readAvroFile(body, name);
+    const avro = readAvroBlocks(body, name);
     let codec = this.codecs.get(file.schema_fingerprint);
     if (!codec) {
       codec = TableCodec.fromSchema(avro.schema as Record<string, unknown>);
@@ -83,16 +96,34 @@ export class ArchiveReader {
         `${name} holds schema version ${codec.version}, its manifest says ${file.schema_fingerprint}`,
       );
     }
-    const events = avro.records.map((r) =>
-      codec.fromEnvelope(r as Parameters<TableCodec['fromEnvelope']>[0]),
-    );
-    if (BigInt(events.length) !== file.rows) {
+    let count = 0;
+    for (const { count: n, data } of avro.blocks()) {
+      let at = 0;
+      for (let i = 0; i < n; i++) {
+        let decoded;
+        try {
+          decoded = codec.decodeAt(data, at);
+        } catch (err) {
+          throw new TidemarkError(
+            'OBJECT_CORRUPT',
+            `${name}: record ${count} does not decode: ${(err as Error).message}`,
+            {
+              cause: err,
+            },
+          );
+        }
+        at = decoded.next;
+        count++;
+        each(decoded.event, codec);
+      }
+    }
+    if (BigInt(count) !== file.rows) {
       throw new TidemarkError(
         'OBJECT_CORRUPT',
-        `${name} holds ${events.length} events, its manifest says ${file.rows}`,
+        `${name} holds ${count} events, its manifest says ${file.rows}`,
       );
     }
-    return { codec, events };
+    return codec;
   }
 }
 

@@ -382,7 +382,7 @@ export async function rebuild(
           if (basePos && comparePositions(e.pos, basePos) <= 0) return;
           if (cut.limit && comparePositions(e.pos, cut.limit) >= 0) return;
           if (plan.at.kind === 'position' && comparePositions(e.pos, plan.at.pos) > 0) return;
-          if (cut.openTx !== undefined && e.tx === cut.openTx) return;
+          if (cut.openTx !== undefined && cut.openTx !== null && e.tx === cut.openTx) return;
         }
         applyChange(state, codec, e);
         if (e.tsMs > maxTsMs) maxTsMs = e.tsMs;
@@ -398,8 +398,7 @@ export async function rebuild(
       if (t.base) {
         for (const f of t.base.table.files) {
           o.signal?.throwIfAborted();
-          const { codec, events: list } = await reader.events(snapshotFileRef(t.base.table, f));
-          for (const e of list) fold(codec, e, true);
+          await reader.forEach(snapshotFileRef(t.base.table, f), (e, codec) => fold(codec, e, true));
           o.progress?.(events, reader.bytesRead);
         }
         // A snapshot stands for its position even where the table had no change just then.
@@ -411,9 +410,10 @@ export async function rebuild(
       for (const f of t.files) {
         o.signal?.throwIfAborted();
         if (cut.limit && f.first_pos >= formatPosition(cut.limit)) continue;
-        const { codec, events: list } = cache.get(f.object_key) ?? (await reader.events(f));
+        const cached = cache.get(f.object_key);
         cache.delete(f.object_key);
-        for (const e of list) fold(codec, e, false);
+        if (cached) for (const e of cached.events) fold(cached.codec, e, false);
+        else await reader.forEach(f, (e, codec) => fold(codec, e, false));
         o.progress?.(events, reader.bytesRead);
       }
       if (!plan.archiveOnly) {

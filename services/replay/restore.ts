@@ -54,6 +54,8 @@ export interface RestoreSummary {
   events: number;
   /** Changes read from the Kafka tail (not archived yet). */
   fromKafka: number;
+  /** Set when an archive-only restore stopped short of the point asked for (where the archive ends). */
+  stoppedShortOf: string | null;
   bytesRead: number;
   seconds: number;
   eventsPerSecond: number;
@@ -232,6 +234,7 @@ export async function runRestore(ctx: ReplayContext, req: RestoreRequest): Promi
   const at = parseTargetPoint(req.at, ctx.nowMs);
   const target: RestoreTarget = openTarget(ctx.config, req.to, req.format, at, started);
   try {
+    let clampedFrom: TargetPoint | undefined;
     const result: RebuildResult = await withKafka(ctx, req.archiveOnly, async (kafka) => {
       const tables = await resolveTables(archive, kafka, req.tables);
       await target.check(tables, req.force);
@@ -251,6 +254,16 @@ export async function runRestore(ctx: ReplayContext, req: RestoreRequest): Promi
         },
         'restore: reading',
       );
+      clampedFrom = plan.clampedFrom;
+      if (clampedFrom) {
+        ctx.logger.warn(
+          {
+            asked: clampedFrom.kind === 'latest' ? 'latest' : clampedFrom.text,
+            restoringTo: plan.at.kind === 'latest' ? 'latest' : plan.at.text,
+          },
+          'restore: without Kafka the archive is complete only up to the newest point every partition reaches; restoring to that point',
+        );
+      }
       ctx.progress?.start(Number(plan.rows + (plan.archiveOnly ? 0n : plan.tailEvents)));
       return rebuild(archive, kafka, plan, {
         maxKeys: req.maxKeys,
@@ -293,6 +306,7 @@ export async function runRestore(ctx: ReplayContext, req: RestoreRequest): Promi
       tables: written,
       events: result.events,
       fromKafka: result.fromKafka,
+      stoppedShortOf: clampedFrom ? (clampedFrom.kind === 'latest' ? 'latest' : clampedFrom.text) : null,
       bytesRead: result.bytes,
       seconds,
       eventsPerSecond: Math.round(result.events / Math.max(seconds, 0.001)),

@@ -130,7 +130,8 @@ export async function createSnapshot(
       allowGaps: false,
       useSnapshots: true,
     });
-    const result = await rebuild(archive, undefined, plan, {
+    // The tail is read only to end the snapshot before the first change not archived yet.
+    const result = await rebuild(archive, kafka, plan, {
       maxKeys: ctx.config.replay.maxKeysInMemory,
       ...(ctx.config.replay.tmpDir ? { tmpDir: ctx.config.replay.tmpDir } : {}),
       logger: ctx.logger,

@@ -43,11 +43,13 @@ export function restoreCommand(): Command {
     .option('--archive-only', 'read the archive alone, not the end of the change topics still in Kafka')
     .option(
       '--max-keys <n>',
-      'rows held in memory per table before the state spills to disk',
+      'rows held in memory per table before the state spills to disk (default: replay.maxKeysInMemory)',
       (v) => Number(v),
-      2_000_000,
     )
-    .option('--tmp-dir <dir>', 'where the state spills to (default: the system temp directory)')
+    .option(
+      '--tmp-dir <dir>',
+      'where the state spills to (default: replay.tmpDir or the system temp directory)',
+    )
     .addHelpText(
       'after',
       `
@@ -83,8 +85,10 @@ Examples:
         force: o.force === true,
         allowGaps: o.allowGaps === true,
         archiveOnly: o.archiveOnly === true,
-        maxKeys: o.maxKeys as number,
-        ...(o.tmpDir ? { tmpDir: o.tmpDir as string } : {}),
+        maxKeys: (o.maxKeys as number | undefined) ?? config.replay.maxKeysInMemory,
+        ...(o.tmpDir || config.replay.tmpDir
+          ? { tmpDir: (o.tmpDir as string | undefined) ?? config.replay.tmpDir }
+          : {}),
       };
       const ctx = { config, logger };
       if (o.plan) {
@@ -103,6 +107,9 @@ Examples:
 function describeSummary(s: RestoreSummary): string {
   const lines = [
     `restored to ${s.position ?? '(nothing)'}${s.positionTime ? ` (${s.positionTime})` : ''} into ${s.target}`,
+    ...(s.stoppedShortOf
+      ? [`  (asked for ${s.stoppedShortOf}; without Kafka the archive is complete only up to this point)`]
+      : []),
     ...s.tables.map((t) => `  ${t.table}: ${t.rows} rows from ${t.events} changes → ${t.location}`),
     `${s.events} changes in ${s.seconds.toFixed(1)} s (${s.eventsPerSecond} changes/s)`,
   ];
