@@ -3,7 +3,9 @@
 // taken at known binlog positions along the way, and restores to those positions (and times) compared value
 // by value with what the source held there.
 
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,7 +25,10 @@ import { rejectionOf } from '../support/error-of.js';
 import { localServices, uniqueName } from '../support/local-services.js';
 import { comparableState, diffStates, replicaContents } from '../support/tier-checks.js';
 import { tierFixture, type TierFixture } from '../support/tier-fixture.js';
-import { eventually, KEYS, JSON_COLUMNS, kafkaEvents, sleep } from '../support/tier-verify.js';
+import { eventually, KEYS, JSON_COLUMNS, kafkaEvents, metric, sleep } from '../support/tier-verify.js';
+import { CaptureProcess } from '../support/capture-process.js';
+
+const CLI = fileURLToPath(new URL('../../services/cli/index.ts', import.meta.url));
 import { archiveContents } from '../support/tier-checks.js';
 import { dedupeByPosition } from '../support/change-ledger.js';
 
@@ -202,6 +207,9 @@ describe('restore', () => {
       // Everything is archived: the archive alone served it.
       expect(summary.fromKafka).toBe(0);
     }
+    // The same with a state that spills to disk after 50 keys.
+    const spilled = await restoreToDir('spilled', { at: points[8]!.at, maxKeys: 50 });
+    await expectRestored(spilled.dir, points[8]!.states);
     const { dir } = await restoreToDir('time', { at: new Date(timePoint.ms).toISOString() });
     await expectRestored(dir, timePoint.states);
   });
@@ -408,5 +416,70 @@ describe('restore', () => {
     } finally {
       await t.store.put(middle, saved);
     }
+  });
+
+  it('runs as commands: the scheduler takes snapshots on its cadence, restore --plan and bad input exit codes', async () => {
+    const raw = structuredClone(t.tierRaw);
+    raw.replay = { snapshots: { everyHours: 0.001 } };
+    const scheduler = await CaptureProcess.create(raw, 'scheduler');
+    const before = (await snapshots({ config, logger })).length;
+    // Something new to snapshot (with nothing new, the scheduler writes nothing).
+    await t.fx.admin.query("INSERT INTO users (id, name, karma) VALUES (999, 'late', 1)");
+    scheduler.start();
+    try {
+      await eventually('a snapshot by the scheduler', async () =>
+        (await snapshots({ config, logger })).length > before ? true : undefined,
+      );
+      await eventually('scheduler metrics', async () =>
+        (await metric(scheduler, 'tidemark_snapshot_runs_total')) > 0 ? true : undefined,
+      );
+      expect((await scheduler.health())?.healthy).toBe(true);
+    } finally {
+      await scheduler.stop();
+    }
+
+    const cli = (args: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args, '--config', scheduler.configFile], {
+        encoding: 'utf8',
+        env: { ...process.env, FORCE_COLOR: '0' },
+      });
+    const dir = join(out, 'cli-plan');
+    const plan = cli(['restore', '--at', points[3]!.at, '--to', `dir:${dir}`, '--plan']);
+    expect(plan.status, plan.stderr).toBe(0);
+    expect(plan.stdout).toContain(`${t.fx.db}.messages`);
+    expect(existsSync(dir)).toBe(false);
+    const restored = cli([
+      'restore',
+      '--at',
+      points[3]!.at,
+      '--to',
+      `dir:${dir}`,
+      '--tables',
+      `${t.fx.db}.users`,
+    ]);
+    expect(restored.status, restored.stderr).toBe(0);
+    expect(JSON.parse(restored.stdout.trim().split('\n').at(-1)!)).toMatchObject({
+      tables: [{ rows: points[3]!.states.get('users')!.size }],
+    });
+    const badWhere = cli(['restore', '--to', `dir:${dir}-x`, '--where', 'nope = 1']);
+    expect(badWhere.status).toBe(2);
+    expect(badWhere.stderr).toContain('no restored table has a column "nope"');
+    const list = cli(['snapshot', 'list']);
+    expect(list.status, list.stderr).toBe(0);
+    expect(list.stdout.trim().split('\n').length).toBeGreaterThanOrEqual(3);
+    const changes = cli([
+      'changes',
+      '--tables',
+      `${t.fx.db}.messages`,
+      '--from',
+      points[5]!.at,
+      '--to',
+      points[6]!.at,
+      '--op',
+      'd',
+      '--count',
+    ]);
+    expect(changes.status, changes.stderr).toBe(0);
+    expect(changes.stdout).toMatch(/\d+ changes in \d+ transactions/);
   });
 });
