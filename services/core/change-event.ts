@@ -239,7 +239,9 @@ export class TableCodec {
 
   /** Decodes one record at `offset` of a buffer of concatenated records; returns the event and the next offset. */
   decodeAt(buf: Buffer, offset: number): { event: ChangeEvent; next: number } {
-    const { value, offset: next } = this.type.decode(buf, offset) as { value: unknown; offset: number };
+    const decoded = this.type.decode(buf, offset);
+    const value: unknown = decoded.value;
+    const next = decoded.offset; offset: number };
     if (next < 0) throw new TidemarkError('OBJECT_CORRUPT', 'a record runs past the end of its block');
     return { event: this.fromEnvelope(value as AvroEnvelope), next };
   }
