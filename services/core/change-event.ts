@@ -241,7 +241,7 @@ export class TableCodec {
   decodeAt(buf: Buffer, offset: number): { event: ChangeEvent; next: number } {
     const decoded = this.type.decode(buf, offset);
     const value: unknown = decoded.value;
-    const next = decoded.offset; offset: number };
+    const next = decoded.offset;
     if (next < 0) throw new TidemarkError('OBJECT_CORRUPT', 'a record runs past the end of its block');
     return { event: this.fromEnvelope(value as AvroEnvelope), next };
   }
