@@ -114,17 +114,16 @@ export class KeyedState {
     return this.spill !== undefined;
   }
 
-  /** Keys whose latest change left a row, in key order per bucket; the state is consumed. */
+  /**
+   * Keys whose latest change left a row, in the order keys were first seen (per bucket once spilled): the
+   * same input gives the same order. The state is consumed.
+   */
   *rows(): Generator<[string, Slot]> {
-    const sorted = function* (map: Map<string, Slot>): Generator<[string, Slot]> {
-      const keys = [...map.keys()].sort();
-      for (const k of keys) {
-        const slot = map.get(k) as Slot;
-        if (slot.row !== null) yield [k, slot];
-      }
+    const live = function* (map: Map<string, Slot>): Generator<[string, Slot]> {
+      for (const entry of map) if (entry[1].row !== null) yield entry;
     };
     if (!this.spill) {
-      yield* sorted(this.map);
+      yield* live(this.map);
       this.map = new Map();
       return;
     }
@@ -137,7 +136,7 @@ export class KeyedState {
           const held = bucket.get(k);
           if (held === undefined || comparePositions(s.pos, held.pos) > 0) bucket.set(k, s);
         }
-        yield* sorted(bucket);
+        yield* live(bucket);
       }
     } finally {
       spill.remove();

@@ -31,7 +31,8 @@ function change(op: Op, before: Row | null, after: Row | null, offset: number, r
 function fold(changes: ChangeEvent[]): [string, Row | null][] {
   const state = new KeyedState({ maxKeys: 1000 });
   for (const e of changes) applyChange(state, codec, e);
-  return [...state.rows()].map(([key, slot]) => [key, slot.row]);
+  const rows: [string, Row | null][] = [...state.rows()].map(([key, slot]) => [key, slot.row]);
+  return rows.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
 }
 
 describe('applyChange', () => {

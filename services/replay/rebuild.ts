@@ -450,24 +450,18 @@ export async function rebuild(
 
 /** Folds one change into the state: the key's row after it, or its removal. */
 export function applyChange(state: KeyedState, codec: TableCodec, e: ChangeEvent): void {
-  const slot = (row: Slot['row']): Slot => ({
-    pos: e.pos,
-    tsMs: e.tsMs,
-    op: e.op,
-    tx: e.tx,
-    row,
-    version: codec.version,
-  });
   if (e.op === 'd') {
-    state.offer(e.key, slot(null));
+    state.offer(e.key, { pos: e.pos, tsMs: e.tsMs, op: e.op, tx: e.tx, row: null, version: codec.version });
     return;
   }
   if (e.op === 'u' && e.before) {
     // An update that changed the primary key removes the old key.
     const old = codec.keyOf(e.before);
-    if (old !== e.key) state.offer(old, slot(null));
+    if (old !== e.key) {
+      state.offer(old, { pos: e.pos, tsMs: e.tsMs, op: e.op, tx: e.tx, row: null, version: codec.version });
+    }
   }
-  state.offer(e.key, slot(e.after));
+  state.offer(e.key, { pos: e.pos, tsMs: e.tsMs, op: e.op, tx: e.tx, row: e.after, version: codec.version });
 }
 
 /**
