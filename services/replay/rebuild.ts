@@ -23,7 +23,7 @@ import {
   type TableCodec,
 } from '../core/index.js';
 import { ArchiveReader, tableEntries, type Archive } from './archive-reader.js';
-import { KeyedState, type Slot } from './keyed-state.js';
+import { KeyedState } from './keyed-state.js';
 import { readTail, topicOffsets, type TailEvent, type TailRange } from './kafka-tail.js';
 import {
   listSnapshots,
