@@ -16,13 +16,15 @@ import {
   parsePosition,
   TidemarkError,
   type ChangeEvent,
+  type Config,
   type Logger,
   type ManifestEntry,
   type Position,
   type SchemaCatalog,
   type TableCodec,
 } from '../core/index.js';
-import { ArchiveReader, tableEntries, type Archive } from './archive-reader.js';
+import { ArchiveReader, tableEntries, type Archive, type DataFileRef } from './archive-reader.js';
+import { foldInWorkers, foldWorkers, type FoldFile } from './fold-workers.js';
 import { KeyedState } from './keyed-state.js';
 import { readTail, topicOffsets, type TailEvent, type TailRange } from './kafka-tail.js';
 import {
@@ -323,6 +325,8 @@ export interface RebuildResult {
 }
 
 export interface RebuildOptions {
+  /** The configuration the archive was opened with (worker threads open it again). */
+  config: Config;
   maxKeys: number;
   tmpDir?: string;
   logger: Logger;
@@ -331,7 +335,7 @@ export interface RebuildOptions {
   signal?: AbortSignal;
 }
 
-interface Cut {
+export interface Cut {
   /** Changes at or after this position are out. */
   limit: Position | undefined;
   /** The transaction the point falls into, whose earlier changes are out too. */
@@ -361,75 +365,67 @@ export async function rebuild(
     'restore: cut at transaction boundary',
   );
 
-  let events = 0;
-  let maxTsMs = 0;
+  const parallel = foldWorkers(plan, o.maxKeys, o.config.replay.workers);
+  const totals = { events: 0, maxTsMs: 0, bytes: 0 };
   let restoredTo: RebuildResult['restoredTo'];
   const out: RebuiltTable[] = [];
   try {
     for (const t of plan.tables) {
       const state = new KeyedState({ maxKeys: o.maxKeys, ...(o.tmpDir ? { tmpDir: o.tmpDir } : {}) });
-      const rebuilt: RebuiltTable = {
-        table: t.table,
-        state,
-        codec: undefined as unknown as TableCodec,
-        events: 0,
-      };
-      out.push(rebuilt);
-      let newest: Position | undefined;
       const basePos = t.base ? parsePosition(t.base.snapshot.pos) : undefined;
-      const fold = (codec: TableCodec, e: ChangeEvent, fromBase: boolean) => {
-        if (!fromBase) {
-          if (basePos && comparePositions(e.pos, basePos) <= 0) return;
-          if (cut.limit && comparePositions(e.pos, cut.limit) >= 0) return;
-          if (plan.at.kind === 'position' && comparePositions(e.pos, plan.at.pos) > 0) return;
-          if (cut.openTx !== undefined && cut.openTx !== null && e.tx === cut.openTx) return;
-        }
-        applyChange(state, codec, e);
-        if (e.tsMs > maxTsMs) maxTsMs = e.tsMs;
-        rebuilt.events++;
-        events++;
-        if (!newest || comparePositions(e.pos, newest) > 0) {
-          newest = e.pos;
-          rebuilt.codec = codec;
-        }
-        if (!restoredTo || comparePositions(e.pos, restoredTo.pos) > 0)
-          restoredTo = { pos: e.pos, tsMs: e.tsMs };
-      };
-      if (t.base) {
-        for (const f of t.base.table.files) {
+      const folder = new Folder(state, {
+        cut,
+        basePos,
+        at: plan.at.kind === 'position' ? plan.at.pos : undefined,
+      });
+      const progress = () => o.progress?.(totals.events + folder.events, totals.bytes + reader.bytesRead);
+      const work: FoldFile[] = [
+        ...(t.base?.table.files.map((f) => ({ ref: snapshotFileRef(t.base!.table, f), fromBase: true })) ??
+          []),
+        ...t.files
+          .filter((f) => !(cut.limit && f.first_pos >= formatPosition(cut.limit)))
+          .filter((f) => !cache.has(f.object_key))
+          .map((f) => ({ ref: f, fromBase: false })),
+      ];
+      if (parallel > 1 && work.length > 1) {
+        await foldInWorkers(work, parallel, folder, reader, {
+          config: o.config,
+          cut,
+          basePos,
+          at: plan.at.kind === 'position' ? plan.at.pos : undefined,
+          progress: (events, bytes) =>
+            o.progress?.(totals.events + folder.events + events, totals.bytes + reader.bytesRead + bytes),
+          ...(o.signal ? { signal: o.signal } : {}),
+        });
+      } else {
+        for (const w of work) {
           o.signal?.throwIfAborted();
-          await reader.forEach(snapshotFileRef(t.base.table, f), (e, codec) => fold(codec, e, true));
-          o.progress?.(events, reader.bytesRead);
+          await reader.forEach(w.ref, (e, codec) => folder.fold(codec, e, w.fromBase));
+          progress();
         }
-        // A snapshot stands for its position even where the table had no change just then.
-        if (!restoredTo || comparePositions(basePos as Position, restoredTo.pos) > 0) {
-          restoredTo = { pos: basePos as Position, tsMs: Number(t.base.snapshot.ts_ms) };
-        }
-        maxTsMs = Math.max(maxTsMs, Number(t.base.snapshot.ts_ms));
       }
       for (const f of t.files) {
-        o.signal?.throwIfAborted();
-        if (cut.limit && f.first_pos >= formatPosition(cut.limit)) continue;
         const cached = cache.get(f.object_key);
+        if (!cached) continue;
         cache.delete(f.object_key);
-        if (cached) for (const e of cached.events) fold(cached.codec, e, false);
-        else await reader.forEach(f, (e, codec) => fold(codec, e, false));
-        o.progress?.(events, reader.bytesRead);
+        for (const e of cached.events) folder.fold(cached.codec, e, false);
       }
+      if (t.base) folder.reached(basePos as Position, Number(t.base.snapshot.ts_ms));
+      let fromTail = 0;
       if (!plan.archiveOnly) {
-        const before = rebuilt.events;
-        for (const { codec, event } of tails.get(t.table) ?? []) fold(codec, event, false);
-        fromKafka += rebuilt.events - before;
+        const before = folder.events;
+        for (const { codec, event } of tails.get(t.table) ?? []) folder.fold(codec, event, false);
+        fromTail = folder.events - before;
+        fromKafka += fromTail;
       }
-      o.progress?.(events, reader.bytesRead);
-      if (!rebuilt.codec) {
+      progress();
+      let codec = folder.codec;
+      if (!codec) {
         // Nothing at or before the point: the table's schema still comes from its earliest file.
         const first = t.files[0];
-        if (first) rebuilt.codec = (await reader.events(first)).codec;
+        if (first) codec = (await reader.events(first)).codec;
         else if (t.base)
-          rebuilt.codec = (
-            await reader.events(snapshotFileRef(t.base.table, t.base.table.files[0] as never))
-          ).codec;
+          codec = (await reader.events(snapshotFileRef(t.base.table, t.base.table.files[0] as never))).codec;
         else {
           const tail = tails.get(t.table)?.[0];
           if (!tail)
@@ -437,15 +433,79 @@ export async function rebuild(
               'OUT_OF_WINDOW',
               `${t.table} has no change at or before ${plan.at.kind === 'latest' ? 'now' : plan.at.text}`,
             );
-          rebuilt.codec = tail.codec;
+          codec = tail.codec;
         }
+      }
+      out.push({ table: t.table, state, codec, events: folder.events });
+      totals.events += folder.events;
+      totals.maxTsMs = Math.max(totals.maxTsMs, folder.maxTsMs);
+      if (folder.restoredTo && (!restoredTo || comparePositions(folder.restoredTo.pos, restoredTo.pos) > 0)) {
+        restoredTo = folder.restoredTo;
       }
     }
   } catch (err) {
     for (const t of out) t.state.discard();
     throw err;
   }
-  return { tables: out, restoredTo, maxTsMs, events, fromKafka, bytes: reader.bytesRead };
+  return {
+    tables: out,
+    restoredTo,
+    maxTsMs: totals.maxTsMs,
+    events: totals.events,
+    fromKafka,
+    bytes: reader.bytesRead,
+  };
+}
+
+export interface FoldBounds {
+  cut: Cut;
+  /** Changes at or before the base snapshot's position are in it already. */
+  basePos: Position | undefined;
+  /** A position target: nothing after it. */
+  at: Position | undefined;
+}
+
+/** Folds changes into a state within the bounds of a rebuild, keeping what the result reports. */
+export class Folder {
+  events = 0;
+  maxTsMs = 0;
+  newest: Position | undefined;
+  codec: TableCodec | undefined;
+  restoredTo: { pos: Position; tsMs: number } | undefined;
+
+  constructor(
+    readonly state: KeyedState,
+    private readonly bounds: FoldBounds,
+  ) {}
+
+  fold(codec: TableCodec, e: ChangeEvent, fromBase: boolean): void {
+    const { cut, basePos, at } = this.bounds;
+    if (!fromBase) {
+      if (basePos && comparePositions(e.pos, basePos) <= 0) return;
+      if (cut.limit && comparePositions(e.pos, cut.limit) >= 0) return;
+      if (at && comparePositions(e.pos, at) > 0) return;
+      if (cut.openTx !== undefined && cut.openTx !== null && e.tx === cut.openTx) return;
+    }
+    applyChange(this.state, codec, e);
+    this.note(e.pos, e.tsMs, codec, 1);
+  }
+
+  /** Accounts for folded changes (one, or a worker's many ending at `pos`). */
+  note(pos: Position, tsMs: number, codec: TableCodec | undefined, events: number, maxTsMs = tsMs): void {
+    this.events += events;
+    if (maxTsMs > this.maxTsMs) this.maxTsMs = maxTsMs;
+    if (!this.newest || comparePositions(pos, this.newest) > 0) {
+      this.newest = pos;
+      if (codec) this.codec = codec;
+    }
+    this.reached(pos, tsMs);
+  }
+
+  /** The state stands for this position (a snapshot does, even where the table had no change just then). */
+  reached(pos: Position, tsMs: number): void {
+    if (!this.restoredTo || comparePositions(pos, this.restoredTo.pos) > 0) this.restoredTo = { pos, tsMs };
+    if (tsMs > this.maxTsMs) this.maxTsMs = tsMs;
+  }
 }
 
 /** Folds one change into the state: the key's row after it, or its removal. */
