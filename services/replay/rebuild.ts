@@ -23,7 +23,7 @@ import {
   type SchemaCatalog,
   type TableCodec,
 } from '../core/index.js';
-import { ArchiveReader, tableEntries, type Archive, type DataFileRef } from './archive-reader.js';
+import { ArchiveReader, tableEntries, type Archive } from './archive-reader.js';
 import { foldInWorkers, foldWorkers, type FoldFile } from './fold-workers.js';
 import { KeyedState } from './keyed-state.js';
 import { readTail, topicOffsets, type TailEvent, type TailRange } from './kafka-tail.js';
