@@ -265,8 +265,6 @@ const tierSchema = z.strictObject({
 const replaySchema = z.strictObject({
   /** Rows of one table held in memory during a restore before its state spills to disk. */
   maxKeysInMemory: z.number().int().min(1000).default(2_000_000),
-  /** Threads that fold a big table's files (0: one per core, at most 4; 1: the main thread alone). */
-  workers: z.number().int().min(0).max(64).default(0),
   /** Where restore state spills to (default: the system temporary directory). */
   tmpDir: z.string().min(1).optional(),
   snapshots: z

@@ -16,7 +16,6 @@ import {
   parsePosition,
   TidemarkError,
   type ChangeEvent,
-  type Config,
   type Logger,
   type ManifestEntry,
   type Position,
@@ -24,7 +23,6 @@ import {
   type TableCodec,
 } from '../core/index.js';
 import { ArchiveReader, tableEntries, type Archive } from './archive-reader.js';
-import { foldInWorkers, foldWorkers, type FoldFile } from './fold-workers.js';
 import { KeyedState } from './keyed-state.js';
 import { readTail, topicOffsets, type TailEvent, type TailRange } from './kafka-tail.js';
 import {
@@ -325,8 +323,6 @@ export interface RebuildResult {
 }
 
 export interface RebuildOptions {
-  /** The configuration the archive was opened with (worker threads open it again). */
-  config: Config;
   maxKeys: number;
   tmpDir?: string;
   logger: Logger;
@@ -365,7 +361,6 @@ export async function rebuild(
     'restore: cut at transaction boundary',
   );
 
-  const parallel = foldWorkers(plan, o.maxKeys, o.config.replay.workers);
   const totals = { events: 0, maxTsMs: 0, bytes: 0 };
   let restoredTo: RebuildResult['restoredTo'];
   const out: RebuiltTable[] = [];
@@ -379,30 +374,17 @@ export async function rebuild(
         at: plan.at.kind === 'position' ? plan.at.pos : undefined,
       });
       const progress = () => o.progress?.(totals.events + folder.events, totals.bytes + reader.bytesRead);
-      const work: FoldFile[] = [
-        ...(t.base?.table.files.map((f) => ({ ref: snapshotFileRef(t.base!.table, f), fromBase: true })) ??
-          []),
-        ...t.files
-          .filter((f) => !(cut.limit && f.first_pos >= formatPosition(cut.limit)))
-          .filter((f) => !cache.has(f.object_key))
-          .map((f) => ({ ref: f, fromBase: false })),
-      ];
-      if (parallel > 1 && work.length > 1) {
-        await foldInWorkers(work, parallel, folder, reader, {
-          config: o.config,
-          cut,
-          basePos,
-          at: plan.at.kind === 'position' ? plan.at.pos : undefined,
-          progress: (events, bytes) =>
-            o.progress?.(totals.events + folder.events + events, totals.bytes + reader.bytesRead + bytes),
-          ...(o.signal ? { signal: o.signal } : {}),
-        });
-      } else {
-        for (const w of work) {
-          o.signal?.throwIfAborted();
-          await reader.forEach(w.ref, (e, codec) => folder.fold(codec, e, w.fromBase));
-          progress();
-        }
+      for (const f of t.base?.table.files ?? []) {
+        o.signal?.throwIfAborted();
+        await reader.forEach(snapshotFileRef(t.base!.table, f), (e, codec) => folder.fold(codec, e, true));
+        progress();
+      }
+      for (const f of t.files) {
+        o.signal?.throwIfAborted();
+        if (cut.limit && f.first_pos >= formatPosition(cut.limit)) continue;
+        if (cache.has(f.object_key)) continue;
+        await reader.forEach(f, (e, codec) => folder.fold(codec, e, false));
+        progress();
       }
       for (const f of t.files) {
         const cached = cache.get(f.object_key);

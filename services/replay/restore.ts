@@ -266,7 +266,6 @@ export async function runRestore(ctx: ReplayContext, req: RestoreRequest): Promi
       }
       ctx.progress?.start(Number(plan.rows + (plan.archiveOnly ? 0n : plan.tailEvents)));
       return rebuild(archive, kafka, plan, {
-        config: ctx.config,
         maxKeys: req.maxKeys,
         ...(req.tmpDir ? { tmpDir: req.tmpDir } : {}),
         logger: ctx.logger,

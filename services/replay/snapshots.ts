@@ -132,7 +132,6 @@ export async function createSnapshot(
     });
     // The tail is read only to end the snapshot before the first change not archived yet.
     const result = await rebuild(archive, kafka, plan, {
-      config: ctx.config,
       maxKeys: ctx.config.replay.maxKeysInMemory,
       ...(ctx.config.replay.tmpDir ? { tmpDir: ctx.config.replay.tmpDir } : {}),
       logger: ctx.logger,

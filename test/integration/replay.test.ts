@@ -210,13 +210,6 @@ describe('restore', () => {
     // The same with a state that spills to disk after 50 keys.
     const spilled = await restoreToDir('spilled', { at: points[8]!.at, maxKeys: 50 });
     await expectRestored(spilled.dir, points[8]!.states);
-    // And folded by two worker threads.
-    const threaded = join(out, 'threaded');
-    await runRestore(
-      { config: { ...config, replay: { ...config.replay, workers: 2 } }, logger },
-      request({ at: points[7]!.at, to: `dir:${threaded}` }),
-    );
-    await expectRestored(threaded, points[7]!.states);
     const { dir } = await restoreToDir('time', { at: new Date(timePoint.ms).toISOString() });
     await expectRestored(dir, timePoint.states);
   });
