@@ -13,6 +13,7 @@ import {
   type Logger,
   type SourceConfig,
   type TableSchema,
+  sleep,
 } from '../core/index.js';
 import { BinlogStream, type BoundaryItem, type RowsItem } from './binlog-stream.js';
 import { KafkaSink, type Checkpoint } from './kafka-sink.js';
@@ -41,18 +42,6 @@ const FATAL = new Set([
   'KAFKA_REJECTED',
   'UNSUPPORTED_TYPE',
 ]);
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
-}
 
 /** Rethrows a failure recorded by a callback (a function call, so it is read at that moment). */
 function throwIfFailed(holder: { failure?: Error }): void {

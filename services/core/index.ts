@@ -18,3 +18,4 @@ export * from './archive-layout.js';
 export * from './archive.js';
 export * from './table-pattern.js';
 export * from './bson-row.js';
+export * from './sleep.js';

@@ -3,7 +3,7 @@
 // /healthz turns unhealthy when the newest snapshot is older than two cadences or the last attempt failed.
 
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { createLogger, startHttpServer, type Config } from '../core/index.js';
+import { createLogger, sleep, startHttpServer, type Config } from '../core/index.js';
 import { createSnapshot, snapshots } from './snapshots.js';
 
 export class SchedulerMetrics {
@@ -116,16 +116,4 @@ export async function runScheduler(config: Config, options: { signal?: AbortSign
     await http.close();
     logger.info('scheduler stopped');
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done);
-  });
 }

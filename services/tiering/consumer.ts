@@ -9,6 +9,7 @@ import {
   schemasTopic,
   TidemarkError,
   type Logger,
+  sleep,
 } from '../core/index.js';
 import type { TierMetrics } from './metrics.js';
 
@@ -63,21 +64,6 @@ export interface TierConsumerOptions {
   maxBytesPerPartition: number;
   topicRefreshMs: number;
   sessionTimeoutMs: number;
-}
-
-/** Waits, or less when the signal aborts; leaves no listener behind. */
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise<void>((resolve) => {
-    const onAbort = () => {
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 export class TierConsumer {

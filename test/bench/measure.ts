@@ -46,3 +46,13 @@ export function report(title: string, measurements: Measurement[], baseline?: Me
   console.log(`\n${title}`);
   console.table(rows);
 }
+
+/** A positive number from the environment (a benchmark's size knob), or the default. */
+export function positiveNumber(name: string, fallback: number): number {
+  const text = process.env[name];
+  if (text === undefined || text === '') return fallback;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new Error(`${name} must be a positive number, not "${text}"`);
+  return value;
+}

@@ -40,16 +40,7 @@ import { runRestore, type Progress, type RestoreSummary } from '../../../service
 import { captureFixture, type CaptureFixture } from '../../support/capture-fixture.js';
 import { CaptureProcess } from '../../support/capture-process.js';
 import { localServices, uniqueName } from '../../support/local-services.js';
-import { measure, type Measurement } from '../measure.js';
-
-function positiveNumber(name: string, fallback: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0)
-    throw new Error(`${name} must be a positive number, not "${text}"`);
-  return value;
-}
+import { measure, positiveNumber, type Measurement } from '../measure.js';
 
 const EVENTS = Math.floor(positiveNumber('BENCH_EVENTS', 1_000_000));
 const ROWS = Math.floor(positiveNumber('BENCH_ROWS', 100_000));

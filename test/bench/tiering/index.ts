@@ -37,16 +37,7 @@ import { captureFixture } from '../../support/capture-fixture.js';
 import { eventually } from '../../support/eventually.js';
 import { CaptureProcess, freePort } from '../../support/capture-process.js';
 import { localServices, s3Settings, uniqueName } from '../../support/local-services.js';
-import { measure, rate, report, type Measurement } from '../measure.js';
-
-function positiveNumber(name: string, fallback: number): number {
-  const text = process.env[name];
-  if (text === undefined || text === '') return fallback;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value <= 0)
-    throw new Error(`${name} must be a positive number, not "${text}"`);
-  return value;
-}
+import { measure, positiveNumber, rate, report, type Measurement } from '../measure.js';
 
 const EVENTS = Math.floor(positiveNumber('BENCH_EVENTS', 1_000_000));
 const FRESHNESS_SECONDS = positiveNumber('BENCH_FRESHNESS_SECONDS', 20);
