@@ -24,7 +24,14 @@ export class MongoTarget implements RestoreTarget {
     private readonly uri: string,
     private readonly database: string,
   ) {
-    this.description = `${uri.replace(/\/\/[^@/]*@/, '//…@').replace(/\/[^/?]*(\?.*)?$/, '')}/${database}`;
+    // Host and database only: never the credentials.
+    let host = uri;
+    try {
+      host = new URL(uri).host;
+    } catch {
+      host = uri.replace(/^mongodb(\+srv)?:\/\/([^@/]*@)?/, '').split('/')[0] ?? uri;
+    }
+    this.description = `mongodb://${host}/${database}`;
   }
 
   private async connect(): Promise<Db> {
