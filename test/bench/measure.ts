@@ -1,5 +1,6 @@
 // What every benchmark reports: throughput, CPU and peak memory, and its ratio to a baseline measured
-// in the same run (absolute figures on a shared machine vary; ratios against a same-run baseline hold).
+// in the same run (absolute figures on a shared machine vary; ratios against a same-run baseline hold);
+// then its targets, met or not, and the steps that failed.
 
 export interface Measurement {
   name: string;
@@ -28,6 +29,18 @@ export async function measure(name: string, unit: string, work: () => Promise<nu
   };
 }
 
+/** measure(), with the peak RSS of this process during the step (not since start), sampled every 50 ms. */
+export async function step(name: string, unit: string, work: () => Promise<number>): Promise<Measurement> {
+  let peak = process.memoryUsage().rss;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
+  try {
+    const m = await measure(name, unit, work);
+    return { ...m, peakRssMiB: Math.max(peak, process.memoryUsage().rss) / 1024 / 1024 };
+  } finally {
+    clearInterval(sampler);
+  }
+}
+
 export function rate(m: Measurement): number {
   return m.count / m.seconds;
 }
@@ -45,6 +58,36 @@ export function report(title: string, measurements: Measurement[], baseline?: Me
   }));
   console.log(`\n${title}`);
   console.table(rows);
+}
+
+/** A count or a rate as printed: whole, with thousands separators. */
+export function fmt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+/** A figure a benchmark aims for, and whether this run reached it. */
+export interface Target {
+  what: string;
+  met: boolean;
+  detail: string;
+}
+
+export function printTargets(targets: Target[]): void {
+  console.log('\nTargets');
+  for (const t of targets) console.log(`  ${t.met ? 'met      ' : 'NOT MET  '} ${t.what}: ${t.detail}`);
+}
+
+/** Prints the first line of each failure, and makes the run exit with 1 when there is any. */
+export function printFailures(failures: string[]): void {
+  if (failures.length === 0) return;
+  console.log(`\n${failures.length} step(s) failed:`);
+  for (const f of failures) console.log(`  - ${f.split('\n')[0]}`);
+  process.exitCode = 1;
+}
+
+/** What a failure says, whatever was thrown. */
+export function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : typeof err === 'string' ? err : JSON.stringify(err);
 }
 
 /** A positive number from the environment (a benchmark's size knob), or the default. */

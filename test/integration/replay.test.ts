@@ -4,6 +4,7 @@
 // by value with what the source held there.
 
 import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
@@ -481,5 +482,67 @@ describe('restore', () => {
     ]);
     expect(changes.status, changes.stderr).toBe(0);
     expect(changes.stdout).toMatch(/\d+ changes in \d+ transactions/);
+  });
+});
+
+describe('restore of an encrypted archive', () => {
+  it('restores with the key that wrote it, and names a missing or wrong key', async () => {
+    const key = randomBytes(32).toString('hex');
+    const t = await tierFixture({
+      configureTier: (tier) => {
+        (tier.cold as Record<string, unknown>).encryption = { keyId: 'k1', keys: { k1: key } };
+      },
+    });
+    try {
+      const { admin } = t.fx;
+      for (let i = 1; i <= 20; i++) {
+        await admin.query("INSERT INTO users VALUES (?, ?, ?, '2026-03-01 10:03:12.5')", [
+          i,
+          `u${i}`,
+          BigInt(i) << 40n,
+        ]);
+      }
+      t.capture.start();
+      await t.capture.waitForStatus('streaming');
+      const tier = await t.newTier();
+      tier.start();
+      await admin.query('DELETE FROM users WHERE id > 15');
+      const expected = await sourceState(t.fx.config.source!, t.fx.db, 'users');
+      const config = configSchema.parse(structuredClone(t.tierRaw));
+      const users = `${t.fx.db}.users`;
+      const out = mkdtempSync(join(tmpdir(), 'tidemark-restore-enc-'));
+      const restore = (cfg: Config, name: string) =>
+        runRestore(
+          { config: cfg, logger },
+          {
+            at: 'latest',
+            tables: [users],
+            where: [],
+            to: `dir:${join(out, name)}`,
+            format: 'avro',
+            force: false,
+            allowGaps: false,
+            archiveOnly: true,
+            maxKeys: 1000,
+          },
+        );
+      await eventually('the encrypted archive restores to the source', async () => {
+        const name = `ok-${Date.now()}`;
+        await restore(config, name);
+        const got = await restoredState(join(out, name), `${users}.avro`, ['id']);
+        const diff = sameState(got, expected);
+        return diff.missing.length + diff.extra.length + diff.different.length === 0 ? got : undefined;
+      });
+      const noKeys = structuredClone(config);
+      delete noKeys.tier!.cold!.encryption;
+      expect((await rejectionOf(restore(noKeys, 'no-key'))).code).toBe('KEY_MISSING');
+      const wrong = structuredClone(config);
+      wrong.tier!.cold!.encryption = { keyId: 'k1', keys: { k1: randomBytes(32).toString('hex') } };
+      const refused = await rejectionOf(restore(wrong, 'wrong-key'));
+      expect(refused.code).toBe('KEY_WRONG');
+      expect(existsSync(join(out, 'wrong-key'))).toBe(false);
+    } finally {
+      await t.drop();
+    }
   });
 });
