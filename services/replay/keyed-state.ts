@@ -73,6 +73,7 @@ class Spill {
       this.flush(b);
       closeSync(this.fds[b] as number);
     }
+    this.closed = true;
   }
 
   *bucket(b: number): Generator<[string, Slot]> {
@@ -84,7 +85,13 @@ class Spill {
     }
   }
 
+  private closed = false;
+
   remove(): void {
+    if (!this.closed) {
+      for (const fd of this.fds) closeSync(fd);
+      this.closed = true;
+    }
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

@@ -364,9 +364,11 @@ export async function rebuild(
   const totals = { events: 0, maxTsMs: 0, bytes: 0 };
   let restoredTo: RebuildResult['restoredTo'];
   const out: RebuiltTable[] = [];
+  let current: KeyedState | undefined;
   try {
     for (const t of plan.tables) {
       const state = new KeyedState({ maxKeys: o.maxKeys, ...(o.tmpDir ? { tmpDir: o.tmpDir } : {}) });
+      current = state;
       const basePos = t.base ? parsePosition(t.base.snapshot.pos) : undefined;
       const folder = new Folder(state, {
         cut,
@@ -427,6 +429,7 @@ export async function rebuild(
     }
   } catch (err) {
     for (const t of out) t.state.discard();
+    current?.discard();
     throw err;
   }
   return {

@@ -50,7 +50,7 @@ export interface RestoreSummary {
   target: string;
   position: string | null;
   positionTime: string | null;
-  tables: { table: string; rows: number; events: number; location: string }[];
+  tables: { table: string; rows: number; events: number; location: string; keptAside?: string }[];
   events: number;
   /** Changes read from the Kafka tail (not archived yet). */
   fromKafka: number;
@@ -233,6 +233,7 @@ export async function runRestore(ctx: ReplayContext, req: RestoreRequest): Promi
   const archive = openArchive(ctx.config);
   const at = parseTargetPoint(req.at, ctx.nowMs);
   const target: RestoreTarget = openTarget(ctx.config, req.to, req.format, at, started);
+  let rebuilt: RebuildResult | undefined;
   try {
     let clampedFrom: TargetPoint | undefined;
     const result: RebuildResult = await withKafka(ctx, req.archiveOnly, async (kafka) => {
@@ -273,6 +274,7 @@ export async function runRestore(ctx: ReplayContext, req: RestoreRequest): Promi
         ...(ctx.signal ? { signal: ctx.signal } : {}),
       });
     });
+    rebuilt = result;
     const filters = whereFilters(
       clauses,
       result.tables.map((t) => ({ table: t.table, columns: t.codec.table.columns })),
@@ -294,7 +296,19 @@ export async function runRestore(ctx: ReplayContext, req: RestoreRequest): Promi
       }
       if (batch.length > 0) await sink.write(batch);
       const done = await sink.end();
-      written.push({ table: t.table, rows: done.rows, events: t.events, location: done.location });
+      written.push({
+        table: t.table,
+        rows: done.rows,
+        events: t.events,
+        location: done.location,
+        ...(done.keptAside ? { keptAside: done.keptAside } : {}),
+      });
+      if (done.keptAside) {
+        ctx.logger.warn(
+          { table: t.table, keptAside: done.keptAside },
+          'restore: what --force replaced is kept aside',
+        );
+      }
       ctx.logger.info({ table: t.table, rows: done.rows, location: done.location }, 'restore: table written');
     }
     const seconds = (Date.now() - started) / 1000;
@@ -325,6 +339,8 @@ export async function runRestore(ctx: ReplayContext, req: RestoreRequest): Promi
     });
     return summary;
   } finally {
+    // Spilled states leave nothing behind, whatever failed.
+    for (const t of rebuilt?.tables ?? []) t.state.discard();
     ctx.progress?.stop();
     await target.close();
   }

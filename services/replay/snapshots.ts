@@ -160,11 +160,18 @@ export async function createSnapshot(
     const id = snapshotId(result.restoredTo.tsMs, pos);
     ctx.progress?.phase('writing');
     const written: SnapshotTable[] = [];
-    for (const t of result.tables) {
-      written.push(
-        await writeTable(archive, id, t, settings.rowsPerFile, ctx.config.tier?.cold?.codec ?? 'deflate'),
-      );
-      ctx.logger.info({ id, table: t.table, rows: Number(written.at(-1)?.rows) }, 'snapshot: table written');
+    try {
+      for (const t of result.tables) {
+        written.push(
+          await writeTable(archive, id, t, settings.rowsPerFile, ctx.config.tier?.cold?.codec ?? 'deflate'),
+        );
+        ctx.logger.info(
+          { id, table: t.table, rows: Number(written.at(-1)?.rows) },
+          'snapshot: table written',
+        );
+      }
+    } finally {
+      for (const t of result.tables) t.state.discard();
     }
     const manifest: SnapshotManifest = {
       id,

@@ -345,6 +345,24 @@ describe('restore', () => {
       const refused = await rejectionOf(runRestore({ config, logger }, request({ at: p.at, to: mysqlUri })));
       expect(refused.code).toBe('TARGET_NOT_EMPTY');
       expect(refused.message).toContain(`${side}.messages`);
+      // --force keeps what it replaces aside first.
+      const forced = await runRestore(
+        { config, logger },
+        request({ at: points[2]!.at, to: mysqlUri, force: true }),
+      );
+      const aside = forced.tables.find((x) => x.table === `${t.fx.db}.users`)!.keptAside!;
+      expect(aside).toMatch(/users_before_\d{8}T\d{6}Z$/);
+      const asideTable = aside.split('.').at(-1)!;
+      expect(sameState(await sourceState(admin, side, asideTable), p.states.get('users')!)).toEqual({
+        missing: [],
+        extra: [],
+        different: [],
+      });
+      expect(sameState(await sourceState(admin, side, 'users'), points[2]!.states.get('users')!)).toEqual({
+        missing: [],
+        extra: [],
+        different: [],
+      });
     } finally {
       await t.fx.admin.query(`DROP DATABASE IF EXISTS \`${side}\``);
     }

@@ -7,8 +7,7 @@ import {
   createWriteStream,
   existsSync,
   mkdirSync,
-  readdirSync,
-  rmSync,
+  renameSync,
   writeFileSync,
   type WriteStream,
 } from 'node:fs';
@@ -23,6 +22,7 @@ import {
   type TableCodec,
 } from '../../core/index.js';
 import {
+  asideName,
   projectRow,
   type RestoredRow,
   type RestoreSummaryRecord,
@@ -73,6 +73,7 @@ export class DirTarget implements RestoreTarget {
   constructor(
     private readonly dir: string,
     private readonly format: DirFormat,
+    private readonly startedMs: number,
   ) {
     this.description = `dir:${dir} (${format})`;
   }
@@ -98,7 +99,11 @@ export class DirTarget implements RestoreTarget {
   async openTable(table: string, codec: TableCodec, force: boolean): Promise<TableSink> {
     mkdirSync(this.dir, { recursive: true });
     const path = this.file(table);
-    if (force) rmSync(path, { force: true });
+    let keptAside: string | undefined;
+    if (force && existsSync(path)) {
+      keptAside = join(this.dir, asideName(`${table}.${this.format}`, this.startedMs));
+      renameSync(path, keptAside);
+    }
     const out = createWriteStream(path, { flags: 'wx' });
     await new Promise<void>((resolve, reject) => {
       out.once('open', () => resolve());
@@ -132,7 +137,7 @@ export class DirTarget implements RestoreTarget {
           });
           encoder.end();
           await closed;
-          return { rows, bytes: out.bytesWritten, location: path };
+          return { rows, bytes: out.bytesWritten, location: path, ...(keptAside ? { keptAside } : {}) };
         },
       };
     }
@@ -154,7 +159,7 @@ export class DirTarget implements RestoreTarget {
       },
       end: async () => {
         await closeStream(out);
-        return { rows, bytes: out.bytesWritten, location: path };
+        return { rows, bytes: out.bytesWritten, location: path, ...(keptAside ? { keptAside } : {}) };
       },
     };
   }
@@ -168,9 +173,4 @@ export class DirTarget implements RestoreTarget {
   close(): Promise<void> {
     return Promise.resolve();
   }
-}
-
-/** Lists what a directory holds, for messages. */
-export function dirContents(dir: string): string[] {
-  return existsSync(dir) ? readdirSync(dir) : [];
 }

@@ -12,7 +12,7 @@ import {
   type TableCodec,
 } from '../../core/index.js';
 import { META } from '../../tiering/hot-replica.js';
-import type { RestoreSummaryRecord, RestoreTarget, TableSink } from './target.js';
+import { asideName, type RestoreSummaryRecord, type RestoreTarget, type TableSink } from './target.js';
 
 export class MongoTarget implements RestoreTarget {
   readonly description: string;
@@ -23,6 +23,7 @@ export class MongoTarget implements RestoreTarget {
   constructor(
     private readonly uri: string,
     private readonly database: string,
+    private readonly startedMs: number,
   ) {
     // Host and database only: never the credentials.
     let host = uri;
@@ -83,7 +84,11 @@ export class MongoTarget implements RestoreTarget {
   async openTable(table: string, codec: TableCodec, force: boolean): Promise<TableSink> {
     const db = await this.connect();
     const collection = db.collection(table);
-    if (force) await collection.drop().catch(() => undefined);
+    let keptAside: string | undefined;
+    if (force && (await collection.findOne({}, { projection: { _id: 1 } })) !== null) {
+      keptAside = asideName(table, this.startedMs);
+      await collection.rename(keptAside);
+    }
     const columns = codec.table.columns;
     let rows = 0;
     return {
@@ -106,7 +111,13 @@ export class MongoTarget implements RestoreTarget {
         }
         rows += batch.length;
       },
-      end: () => Promise.resolve({ rows, bytes: 0, location: `${this.description}.${table}` }),
+      end: () =>
+        Promise.resolve({
+          rows,
+          bytes: 0,
+          location: `${this.description}.${table}`,
+          ...(keptAside ? { keptAside: `${this.description}.${keptAside}` } : {}),
+        }),
     };
   }
 

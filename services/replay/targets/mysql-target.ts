@@ -7,7 +7,7 @@
 
 import mysql from 'mysql2/promise';
 import { TidemarkError, type ColumnDef, type RowValue, type TableCodec } from '../../core/index.js';
-import type { RestoreSummaryRecord, RestoreTarget, TableSink } from './target.js';
+import { asideName, type RestoreSummaryRecord, type RestoreTarget, type TableSink } from './target.js';
 
 const quote = (name: string) => `\`${name.replace(/`/g, '``')}\``;
 const literal = (text: string) => `'${text.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
@@ -78,6 +78,7 @@ export class MysqlTarget implements RestoreTarget {
   constructor(
     private readonly url: URL,
     private readonly database: string,
+    private readonly startedMs: number,
   ) {
     this.description = `mysql://${url.host}/${database}`;
   }
@@ -116,6 +117,15 @@ export class MysqlTarget implements RestoreTarget {
 
   async check(tables: readonly string[], force: boolean): Promise<void> {
     const conn = await this.connect();
+    const names = tables.map(tableName);
+    const clash = names.find((n, i) => names.indexOf(n) !== i);
+    if (clash !== undefined) {
+      throw new TidemarkError(
+        'BAD_ARGUMENT',
+        `${tables.filter((t) => tableName(t) === clash).join(' and ')} would both be ${this.database}.${clash}`,
+        { hint: 'restore tables of the same name from different databases into separate target databases' },
+      );
+    }
     if (force) return;
     const present: string[] = [];
     for (const t of tables) {
@@ -140,7 +150,17 @@ export class MysqlTarget implements RestoreTarget {
     const conn = await this.connect();
     // The side database takes the table's own name, so rows copy back with INSERT … SELECT.
     const table = codec.table.table;
-    if (force) await conn.query(`DROP TABLE IF EXISTS ${quote(table)}`);
+    let keptAside: string | undefined;
+    if (force) {
+      const [found] = await conn.query(
+        'SELECT COUNT(*) AS n FROM information_schema.TABLES WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ?',
+        [this.database, table],
+      );
+      if (Number((found as { n: number }[])[0]?.n) > 0) {
+        keptAside = asideName(table, this.startedMs);
+        await conn.query(`RENAME TABLE ${quote(table)} TO ${quote(keptAside)}`);
+      }
+    }
     await conn.query(createTableSql(table, codec));
     const columns = codec.table.columns;
     const placeholders = `(${columns.map((c) => (c.type === 'geometry' ? 'ST_GeomFromWKB(?)' : '?')).join(', ')})`;
@@ -157,7 +177,13 @@ export class MysqlTarget implements RestoreTarget {
         }
         rows += batch.length;
       },
-      end: () => Promise.resolve({ rows, bytes: 0, location: `${this.description}.${table}` }),
+      end: () =>
+        Promise.resolve({
+          rows,
+          bytes: 0,
+          location: `${this.description}.${table}`,
+          ...(keptAside ? { keptAside: `${this.description}.${keptAside}` } : {}),
+        }),
     };
   }
 

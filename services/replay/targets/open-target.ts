@@ -33,13 +33,13 @@ export function openTarget(
         },
       );
     }
-    return new MongoTarget(hot.uri, defaultDatabaseName(at, startedMs));
+    return new MongoTarget(hot.uri, defaultDatabaseName(at, startedMs), startedMs);
   }
   if (to.startsWith('dir:')) {
     const path = to.slice('dir:'.length);
     if (path === '')
       throw new TidemarkError('BAD_ARGUMENT', '--to dir: needs a path, e.g. dir:/var/restore/2026-03-01');
-    return new DirTarget(path, format);
+    return new DirTarget(path, format, startedMs);
   }
   if (/^mongodb(\+srv)?:\/\//.test(to)) {
     const url = new URL(to);
@@ -49,7 +49,7 @@ export function openTarget(
         hint: 'end the URI with the database to restore into, e.g. mongodb://localhost:27017/restore_0301',
       });
     }
-    return new MongoTarget(to, database);
+    return new MongoTarget(to, database, startedMs);
   }
   if (to.startsWith('mysql://')) {
     const url = new URL(to);
@@ -59,7 +59,7 @@ export function openTarget(
         hint: 'end the URI with the database to restore into, e.g. mysql://root@127.0.0.1:3306/restore_0301',
       });
     }
-    return new MysqlTarget(url, database);
+    return new MysqlTarget(url, database, startedMs);
   }
   throw new TidemarkError('BAD_ARGUMENT', `--to ${to} is not a place to restore into`, {
     hint: 'use mongodb://host/db, mysql://user@host/db or dir:/path',

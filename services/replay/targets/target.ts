@@ -12,8 +12,8 @@ export interface RestoredRow {
 
 export interface TableSink {
   write(rows: readonly RestoredRow[]): Promise<void>;
-  /** Ends the table; returns what was written. */
-  end(): Promise<{ rows: number; bytes: number; location: string }>;
+  /** Ends the table; returns what was written, and where what it replaced was kept (--force). */
+  end(): Promise<{ rows: number; bytes: number; location: string; keptAside?: string }>;
 }
 
 export interface RestoreTarget {
@@ -34,6 +34,18 @@ export interface RestoreSummaryRecord {
   positionTime: string | null;
   tables: { table: string; rows: number; schemaVersion: string; location: string }[];
   finishedAt: string;
+}
+
+/**
+ * Where `--force` keeps what a restore replaces, so the current state is saved before it is touched:
+ * `messages` → `messages_before_20260301T100312Z` (the restore's start time).
+ */
+export function asideName(name: string, startedMs: number): string {
+  const stamp = new Date(startedMs)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+  return `${name}_before_${stamp}`;
 }
 
 /** Rows of an older schema version, given in the newest one: same columns by name, added ones null. */
