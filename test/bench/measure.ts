@@ -1,6 +1,5 @@
 // What every benchmark reports: throughput, CPU and peak memory, and its ratio to a baseline measured
-// in the same run (absolute figures on a shared machine vary; ratios against a same-run baseline hold);
-// then its targets, met or not, and the steps that failed.
+// in the same run (absolute figures on a shared machine vary; ratios against a same-run baseline hold).
 
 export interface Measurement {
   name: string;
@@ -63,31 +62,6 @@ export function report(title: string, measurements: Measurement[], baseline?: Me
 /** A count or a rate as printed: whole, with thousands separators. */
 export function fmt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
-}
-
-/** A figure a benchmark aims for, and whether this run reached it. */
-export interface Target {
-  what: string;
-  met: boolean;
-  detail: string;
-}
-
-export function printTargets(targets: Target[]): void {
-  console.log('\nTargets');
-  for (const t of targets) console.log(`  ${t.met ? 'met      ' : 'NOT MET  '} ${t.what}: ${t.detail}`);
-}
-
-/** Prints the first line of each failure, and makes the run exit with 1 when there is any. */
-export function printFailures(failures: string[]): void {
-  if (failures.length === 0) return;
-  console.log(`\n${failures.length} step(s) failed:`);
-  for (const f of failures) console.log(`  - ${f.split('\n')[0]}`);
-  process.exitCode = 1;
-}
-
-/** What a failure says, whatever was thrown. */
-export function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : typeof err === 'string' ? err : JSON.stringify(err);
 }
 
 /** A positive number from the environment (a benchmark's size knob), or the default. */

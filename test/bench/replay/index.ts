@@ -10,7 +10,7 @@
 //   BENCH_EVENTS  change events in the history, the capture snapshot's included (default 1,000,000)
 //   BENCH_ROWS    rows of the table's state, from the snapshot to the end (default 100,000)
 
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import {
   closeSync,
@@ -33,6 +33,7 @@ import {
   createLogger,
   listManifestEntries,
   openObjectStore,
+  sleep,
   type Config,
   type ObjectStore,
 } from '../../../services/core/index.js';
@@ -40,7 +41,12 @@ import { runRestore, type Progress, type RestoreSummary } from '../../../service
 import { captureFixture, type CaptureFixture } from '../../support/capture-fixture.js';
 import { CaptureProcess } from '../../support/capture-process.js';
 import { localServices, uniqueName } from '../../support/local-services.js';
-import { measure, positiveNumber, type Measurement } from '../measure.js';
+import { messageBody, messageTime } from '../chat-messages.js';
+import { logTail, removeProcess, stopProcess } from '../daemon.js';
+import { fmt, positiveNumber, step } from '../measure.js';
+import { errorText, printFailures, printTargets, type Target } from '../outcome.js';
+import { cpuSecondsOf, serverCpu, settle, type Server } from '../process-stats.js';
+import { deleteTopics, dropMongoDatabases } from '../scratch.js';
 
 const EVENTS = Math.floor(positiveNumber('BENCH_EVENTS', 1_000_000));
 const ROWS = Math.floor(positiveNumber('BENCH_ROWS', 100_000));
@@ -53,8 +59,6 @@ const POINT_SHARE = 0.99;
 const LOAD_ROWS = 1_000;
 const STATEMENT_ROWS = 500;
 const PARTITIONS = 2;
-/** `tidemark restore --max-keys` default: the state stays in memory. */
-const MAX_KEYS = 2_000_000;
 /** The archive must grow at least this often while it is built, or the run stops with the daemons' logs. */
 const STALL_MS = 180_000;
 
@@ -62,10 +66,6 @@ const TARGETS = { dirSeconds: 20, ratio: 1 };
 
 const s = localServices();
 const logger = createLogger({ level: 'warn' });
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-const errorText = (err: unknown) =>
-  err instanceof Error ? err.message : typeof err === 'string' ? err : JSON.stringify(err);
 
 const TABLE = 'messages';
 const COLUMNS = ['id', 'room_id', 'user_id', 'body', 'created_at'] as const;
@@ -75,14 +75,6 @@ const DDL = `CREATE TABLE ${TABLE} (
   user_id BIGINT NOT NULL,
   body TEXT NOT NULL,
   created_at DATETIME(6) NOT NULL)`;
-const BODIES = [
-  'has anyone started on the reading for Thursday? I am stuck on the second chapter already',
-  'the slides from today are up on the course page, the diagrams are near the end of the deck',
-  'can we move the group meeting to 4pm, the library rooms are all booked before then sorry',
-  'reminder: the quiz covers weeks three to five, bring a calculator and a pencil please ✏️',
-  'thanks! that explanation of the proof finally made it click for me, much appreciated 🙏',
-  'is the lab report due at midnight or at the start of class? the syllabus says both dates',
-];
 const BASE_MS = Date.UTC(2026, 2, 1, 8, 0, 0);
 
 /** A small deterministic random source, so a run writes the same history every time. */
@@ -95,10 +87,8 @@ function random(seed: number): () => number {
 }
 
 function messageValues(id: number): string {
-  const iso = new Date(BASE_MS + id * 250).toISOString();
-  const createdAt = `${iso.slice(0, 10)} ${iso.slice(11, 23)}${String(id % 1000).padStart(3, '0')}`;
-  const body = mysql.escape(`#${id} ${BODIES[id % BODIES.length]}`);
-  return `(${id}, ${id % 500}, ${id % 10_000}, ${body}, '${createdAt}')`;
+  const createdAt = messageTime(BASE_MS + id * 250, id);
+  return `(${id}, ${id % 500}, ${id % 10_000}, ${mysql.escape(messageBody(id))}, '${createdAt}')`;
 }
 
 // --- The state, as one digest that the source, the baseline and every restore are compared by -----------
@@ -153,73 +143,7 @@ function sameState(a: StateDigest, b: StateDigest): boolean {
   return a.rows === b.rows && a.sha256 === b.sha256;
 }
 
-// --- CPU and memory: of this process during a step, of the local servers, of child processes ------------
-
-/** measure(), with the peak RSS of this process during the step (not since start), sampled every 50 ms. */
-async function step(name: string, unit: string, work: () => Promise<number>): Promise<Measurement> {
-  let peak = process.memoryUsage().rss;
-  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
-  try {
-    const m = await measure(name, unit, work);
-    return { ...m, peakRssMiB: Math.max(peak, process.memoryUsage().rss) / 1024 / 1024 };
-  } finally {
-    clearInterval(sampler);
-  }
-}
-
-const CLOCK_TICKS = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-const SERVER_PID_FILES = { mariadb: 'mariadb/run/mariadbd.pid', ferretdb: 'ferretdb/ferretdb.pid' } as const;
-type Server = keyof typeof SERVER_PID_FILES;
-
-function cpuSecondsOf(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return undefined;
-  }
-}
-
-function serverPid(server: Server): number | undefined {
-  try {
-    return Number(readFileSync(join(s.state, SERVER_PID_FILES[server]), 'utf8').trim());
-  } catch {
-    return undefined;
-  }
-}
-
-function serverCpu(server: Server): number {
-  return cpuSecondsOf(serverPid(server)) ?? 0;
-}
-
-/**
- * Waits until a server has been nearly idle for a second (at most limitMs): the previous step's writes
- * (InnoDB flushing, FerretDB's SQLite) would otherwise weigh on the next one.
- */
-async function settle(server: Server, limitMs: number): Promise<void> {
-  const pid = serverPid(server);
-  const started = performance.now();
-  for (;;) {
-    const before = cpuSecondsOf(pid);
-    await sleep(1_000);
-    const after = cpuSecondsOf(pid);
-    if (before === undefined || after === undefined || after - before < 0.2) break;
-    if (performance.now() - started > limitMs) {
-      console.log(`  (${server} was still busy after ${(limitMs / 1000).toFixed(0)} s; going on anyway)`);
-      return;
-    }
-  }
-  const waited = (performance.now() - started) / 1000;
-  if (waited > 1.5) console.log(`  (waited ${waited.toFixed(0)} s for ${server} to finish earlier work)`);
-}
+// --- The MariaDB command-line tools: mariadb-dump, mariadb-binlog | mariadb ---------------------------
 
 interface Ran {
   stdout: string;
@@ -260,33 +184,6 @@ const clientArgs = [
 ];
 const clientEnv = { MYSQL_PWD: s.mysql.adminPassword };
 const shellQuote = (text: string) => `'${text.replace(/'/g, `'\\''`)}'`;
-
-/** SIGTERM, and SIGKILL when the process has not exited within graceMs. */
-async function stopProcess(proc: CaptureProcess, graceMs: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const exited = await Promise.race([
-    proc.stop().then(() => true),
-    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs))),
-  ]);
-  clearTimeout(timer);
-  if (!exited) {
-    console.log(`  (tidemark ${proc.command} did not stop within ${graceMs / 1000} s of SIGTERM; killed)`);
-    await proc.kill9();
-  }
-}
-
-function logTail(proc: CaptureProcess, lines = 10): string {
-  try {
-    return proc
-      .log()
-      .split('\n')
-      .slice(-lines)
-      .map((l) => l.slice(0, 400))
-      .join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
 
 // --- The history --------------------------------------------------------------------------------------
 
@@ -417,7 +314,7 @@ async function buildHistory(work: string, admin: Admin, cleanup: (() => Promise<
       raw.kafka = { ...(raw.kafka as object), partitions: PARTITIONS };
     },
   });
-  cleanup.push(() => deleteTopics(admin, fx.prefix));
+  cleanup.push(() => deleteTopics(admin, fx.prefix, [`${fx.prefix}.tier.cold`]));
   cleanup.push(() => fx.drop());
   const conn = fx.admin;
   const buildStarted = performance.now();
@@ -461,11 +358,7 @@ async function buildHistory(work: string, admin: Admin, cleanup: (() => Promise<
   );
   const procs = [capture, tier];
   cleanup.push(async () => {
-    for (const proc of procs) {
-      await stopProcess(proc, 15_000).catch(() => undefined);
-      rmSync(proc.dir, { recursive: true, force: true });
-      rmSync(dirname(proc.configFile), { recursive: true, force: true });
-    }
+    for (const proc of procs) await removeProcess(proc, 15_000).catch(() => undefined);
   });
   const alive = () => {
     for (const proc of procs) {
@@ -519,6 +412,9 @@ async function buildHistory(work: string, admin: Admin, cleanup: (() => Promise<
 
 // --- Steps --------------------------------------------------------------------------------------------
 
+const targets: Target[] = [];
+const failures: string[] = [];
+
 interface Result {
   name: string;
   /** Changes applied to reach the state (for tidemark: the snapshot's rows and the binlog changes). */
@@ -532,14 +428,6 @@ interface Result {
   server: Server | undefined;
   peakRssMiB: number;
 }
-
-interface Target {
-  what: string;
-  met: boolean;
-  detail: string;
-}
-const targets: Target[] = [];
-const failures: string[] = [];
 
 async function restoreStep(
   history: History,
@@ -576,7 +464,8 @@ async function restoreStep(
         force: false,
         allowGaps: false,
         archiveOnly: true,
-        maxKeys: MAX_KEYS,
+        // `tidemark restore --max-keys` default: the state stays in memory.
+        maxKeys: config.replay.maxKeysInMemory,
       },
     );
     at.end = performance.now();
@@ -742,16 +631,6 @@ function printResults(title: string, results: Result[]): void {
   );
 }
 
-async function deleteTopics(admin: Admin, prefix: string): Promise<void> {
-  try {
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${prefix}.`));
-    if (topics.length > 0) await admin.deleteTopics({ topics });
-    await admin.deleteGroups([`${prefix}.tier.cold`]).catch(() => undefined);
-  } catch (err) {
-    console.log(`(could not delete the topics under ${prefix}.: ${errorText(err)})`);
-  }
-}
-
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'tidemark-bench-replay-'));
   const kafka = createKafka(
@@ -867,25 +746,12 @@ async function main(): Promise<void> {
     await admin.disconnect();
     await conn.query(`DROP DATABASE IF EXISTS \`${baselineDb}\``).catch(() => undefined);
     await conn.end();
-    const mongo = new MongoClient(s.mongodb.uri);
-    try {
-      await mongo.connect();
-      await mongo.db(restoreDb).dropDatabase();
-    } catch (err) {
-      console.log(`(could not drop the MongoDB database ${restoreDb}: ${errorText(err)})`);
-    } finally {
-      await mongo.close();
-    }
+    await dropMongoDatabases([restoreDb]);
     rmSync(work, { recursive: true, force: true });
   }
 
-  console.log('\nTargets');
-  for (const t of targets) console.log(`  ${t.met ? 'met      ' : 'NOT MET  '} ${t.what}: ${t.detail}`);
-  if (failures.length > 0) {
-    console.log(`\n${failures.length} step(s) failed:`);
-    for (const f of failures) console.log(`  - ${f.split('\n')[0]}`);
-    process.exitCode = 1;
-  }
+  printTargets(targets);
+  printFailures(failures);
 }
 
 await main();

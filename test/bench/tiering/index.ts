@@ -6,10 +6,9 @@
 //   BENCH_EVENTS             change events put in Kafka once and read by every step (default 1,000,000)
 //   BENCH_FRESHNESS_SECONDS  how long rows are written at 2,000/s for the freshness step (default 20)
 
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { Partitioners, type Admin, type Kafka, type Message } from 'kafkajs';
 import { MongoClient, type Document } from 'mongodb';
 import mysql from 'mysql2/promise';
@@ -26,6 +25,7 @@ import {
   openObjectStore,
   rowToBson,
   schemasTopic,
+  sleep,
   TableCodec,
   type ChangeEvent,
   type ObjectStore,
@@ -37,7 +37,12 @@ import { captureFixture } from '../../support/capture-fixture.js';
 import { eventually } from '../../support/eventually.js';
 import { CaptureProcess, freePort } from '../../support/capture-process.js';
 import { localServices, s3Settings, uniqueName } from '../../support/local-services.js';
-import { measure, positiveNumber, rate, report, type Measurement } from '../measure.js';
+import { messageBody, messageTime } from '../chat-messages.js';
+import { logTail, removeProcess } from '../daemon.js';
+import { fmt, positiveNumber, rate, report, step, type Measurement } from '../measure.js';
+import { errorText, printFailures, printTargets, type Target } from '../outcome.js';
+import { cpuSecondsOf, everyServerCpu, peakRssOf, settle } from '../process-stats.js';
+import { deleteTopics, dropMongoDatabases } from '../scratch.js';
 
 const EVENTS = Math.floor(positiveNumber('BENCH_EVENTS', 1_000_000));
 const FRESHNESS_SECONDS = positiveNumber('BENCH_FRESHNESS_SECONDS', 20);
@@ -63,10 +68,6 @@ const TARGETS = { coldDir: 200_000, coldS3: 100_000, hotVsInsert: 0.7, freshness
 
 const s = localServices();
 const logger = createLogger({ level: 'warn' });
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
-const errorText = (err: unknown) =>
-  err instanceof Error ? err.message : typeof err === 'string' ? err : JSON.stringify(err);
 
 const DB = 'chat';
 const TABLE = 'messages';
@@ -82,25 +83,16 @@ const TABLE_SCHEMA: TableSchema = {
   ],
   primaryKey: ['id'],
 };
-const BODIES = [
-  'has anyone started on the reading for Thursday? I am stuck on the second chapter already',
-  'the slides from today are up on the course page, the diagrams are near the end of the deck',
-  'can we move the group meeting to 4pm, the library rooms are all booked before then sorry',
-  'reminder: the quiz covers weeks three to five, bring a calculator and a pencil please ✏️',
-  'thanks! that explanation of the proof finally made it click for me, much appreciated 🙏',
-  'is the lab report due at midnight or at the start of class? the syllabus says both dates',
-];
 
 /** The i-th change event (i from 1): an insert of a chat message, as capture would publish it. */
 function messageEvent(codec: TableCodec, i: number, baseMs: number): ChangeEvent {
   const tsMs = baseMs + Math.floor(i / 100);
-  const iso = new Date(tsMs).toISOString();
   const row: Row = {
     id: BigInt(i),
     room_id: i % 500,
     user_id: BigInt(i % 10_000),
-    body: `#${i} ${BODIES[i % BODIES.length]}`,
-    created_at: `${iso.slice(0, 10)} ${iso.slice(11, 23)}${String(i % 1000).padStart(3, '0')}`,
+    body: messageBody(i),
+    created_at: messageTime(tsMs, i),
   };
   const txn = Math.floor(i / ROWS_PER_TXN);
   return {
@@ -132,107 +124,19 @@ function replicaDocument(codec: TableCodec, event: ChangeEvent): Document {
   };
 }
 
-/** measure(), with the peak RSS of this process during the step (not since start), sampled every 50 ms. */
-async function step(name: string, unit: string, work: () => Promise<number>): Promise<Measurement> {
-  let peak = process.memoryUsage().rss;
-  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 50);
-  try {
-    const m = await measure(name, unit, work);
-    return { ...m, peakRssMiB: Math.max(peak, process.memoryUsage().rss) / 1024 / 1024 };
-  } finally {
-    clearInterval(sampler);
-  }
-}
-
-// --- CPU of other processes (local servers, child daemons), from /proc -------------------------------------
-
-const CLOCK_TICKS = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-function cpuSecondsOf(pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Peak resident memory of a process over its life (VmHWM), in MiB. */
-function peakRssOf(pid: number | undefined): number {
-  if (pid === undefined) return 0;
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-  } catch {
-    return 0;
-  }
-}
-
-const SERVER_PID_FILES: Record<string, string> = {
-  mariadb: 'mariadb/run/mariadbd.pid',
-  kafka: 'kafka/kafka.pid',
-  ferretdb: 'ferretdb/ferretdb.pid',
-  minio: 'minio/minio.pid',
-};
-
-function serverCpu(): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const [name, file] of Object.entries(SERVER_PID_FILES)) {
-    try {
-      const cpu = cpuSecondsOf(Number(readFileSync(join(s.state, file), 'utf8').trim()));
-      if (cpu !== undefined) out.set(name, cpu);
-    } catch {
-      // not running or not ours: left out
-    }
-  }
-  return out;
-}
+// --- CPU of the local servers --------------------------------------------------------------------------
 
 /** Runs `work` and prints the CPU the local servers spent meanwhile. */
 async function withServerCpu<T>(label: string, work: () => Promise<T>): Promise<T> {
-  const before = serverCpu();
+  const before = everyServerCpu();
   const result = await work();
-  const after = serverCpu();
+  const after = everyServerCpu();
   const parts = [...after]
     .map(([name, cpu]) => [name, cpu - (before.get(name) ?? cpu)] as const)
     .filter(([, used]) => used >= 0.05)
     .map(([name, used]) => `${name} ${used.toFixed(1)} s`);
   console.log(`  (${label}: server CPU meanwhile: ${parts.join(', ') || 'none measurable'})`);
   return result;
-}
-
-/**
- * Waits until FerretDB has been nearly idle for a second (at most limitMs): a daemon stopped in the middle of
- * a write leaves FerretDB working on it, which would weigh on the next step.
- */
-async function settleFerretDb(limitMs: number): Promise<void> {
-  let pid: number | undefined;
-  try {
-    pid = Number(readFileSync(join(s.state, SERVER_PID_FILES.ferretdb!), 'utf8').trim());
-  } catch {
-    return;
-  }
-  const started = performance.now();
-  for (;;) {
-    const before = cpuSecondsOf(pid);
-    await sleep(1_000);
-    const after = cpuSecondsOf(pid);
-    if (before === undefined || after === undefined || after - before < 0.2) break;
-    if (performance.now() - started > limitMs) {
-      console.log(`  (FerretDB was still busy after ${(limitMs / 1000).toFixed(0)} s; going on anyway)`);
-      return;
-    }
-  }
-  const waited = (performance.now() - started) / 1000;
-  if (waited > 1.5) console.log(`  (waited ${waited.toFixed(0)} s for FerretDB to finish earlier work)`);
 }
 
 // --- Kafka ---------------------------------------------------------------------------------------------
@@ -504,20 +408,6 @@ async function runColdInProcess(
   }
 }
 
-/** SIGTERM, and SIGKILL when the process has not exited within graceMs. */
-async function stopProcess(proc: CaptureProcess, graceMs: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const exited = await Promise.race([
-    proc.stop().then(() => true),
-    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs))),
-  ]);
-  clearTimeout(timer);
-  if (!exited) {
-    console.log(`  (tidemark ${proc.command} did not stop within ${graceMs / 1000} s of SIGTERM; killed)`);
-    await proc.kill9();
-  }
-}
-
 /** A daemon's /metrics, each metric summed over its labels. */
 async function scrapeMetrics(port: number): Promise<Map<string, number>> {
   const out = new Map<string, number>();
@@ -549,11 +439,6 @@ async function describeHotWrites(proc: CaptureProcess): Promise<string> {
 
 // --- Steps ---------------------------------------------------------------------------------------------
 
-interface Target {
-  what: string;
-  met: boolean;
-  detail: string;
-}
 const targets: Target[] = [];
 const failures: string[] = [];
 /** MongoDB databases this run created, dropped at its end (again: a stopped daemon may still write). */
@@ -685,9 +570,7 @@ async function runHotChild(
     };
     return { measurement, followed, writes: await describeHotWrites(proc) };
   } finally {
-    await stopProcess(proc, 10_000);
-    rmSync(proc.dir, { recursive: true, force: true });
-    rmSync(dirname(proc.configFile), { recursive: true, force: true });
+    await removeProcess(proc, 10_000);
   }
 }
 
@@ -699,7 +582,7 @@ async function hotSteps(admin: Admin, fill: Fill): Promise<void> {
   const replica = uniqueName('tm_bench_hot');
   scratchDatabases.push(scratch, replica);
   try {
-    await settleFerretDb(60_000);
+    await settle('ferretdb', 60_000, 'FerretDB');
     const baseline = await withServerCpu('baseline B', () =>
       step(`baseline B: insertMany ${fmt(INSERT_CHUNK)}-doc chunks ×${INSERT_IN_FLIGHT}`, 'events', () =>
         plainInsert(mongo, fill, scratch),
@@ -811,7 +694,7 @@ async function freshnessStep(kafka: Kafka, kafkaAdmin: Admin): Promise<void> {
         `INSERT INTO messages VALUES ${Array.from(
           { length: count },
           (_, k) =>
-            `(${first + k}, ${(first + k) % 500}, ${(first + k) % 10_000}, '#${first + k} ${BODIES[(first + k) % BODIES.length]}', UTC_TIMESTAMP(6))`,
+            `(${first + k}, ${(first + k) % 500}, ${(first + k) % 10_000}, '${messageBody(first + k)}', UTC_TIMESTAMP(6))`,
         ).join(',')}`,
       );
     // A first row, so the change topic exists before tier starts and both are warm before the measurement.
@@ -977,37 +860,13 @@ async function freshnessStep(kafka: Kafka, kafkaAdmin: Admin): Promise<void> {
   } finally {
     await consumer.disconnect().catch(() => undefined);
     for (const proc of procs) {
-      if (!ok) {
-        let tail = '(no log)';
-        try {
-          tail = proc
-            .log()
-            .split('\n')
-            .slice(-15)
-            .map((l) => l.slice(0, 400))
-            .join('\n');
-        } catch {
-          // no log written
-        }
-        console.log(`\n--- last lines of the log of tidemark ${proc.command}:\n${tail}`);
-      }
-      await stopProcess(proc, 15_000).catch(() => undefined);
-      rmSync(proc.dir, { recursive: true, force: true });
-      rmSync(dirname(proc.configFile), { recursive: true, force: true });
+      if (!ok) console.log(`\n--- last lines of the log of tidemark ${proc.command}:\n${logTail(proc, 15)}`);
+      await removeProcess(proc, 15_000).catch(() => undefined);
     }
     await writer?.end().catch(() => undefined);
     await mongo.close().catch(() => undefined);
     await fx.drop().catch(() => undefined);
     await deleteTopics(kafkaAdmin, fx.prefix);
-  }
-}
-
-async function deleteTopics(admin: Admin, prefix: string): Promise<void> {
-  try {
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(`${prefix}.`));
-    if (topics.length > 0) await admin.deleteTopics({ topics });
-  } catch (err) {
-    console.log(`(could not delete the topics under ${prefix}.: ${errorText(err)})`);
   }
 }
 
@@ -1090,7 +949,7 @@ async function main(): Promise<void> {
     }
 
     try {
-      await settleFerretDb(180_000);
+      await settle('ferretdb', 180_000, 'FerretDB');
       await freshnessStep(kafka, admin);
     } catch (err) {
       failures.push(errorText(err));
@@ -1105,27 +964,14 @@ async function main(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
     await deleteTopics(admin, prefix);
     await admin.disconnect();
-    const mongo = new MongoClient(s.mongodb.uri);
-    try {
-      await mongo.connect();
-      for (const name of scratchDatabases) await mongo.db(name).dropDatabase();
-    } catch (err) {
-      console.log(`(could not drop the MongoDB databases ${scratchDatabases.join(', ')}: ${errorText(err)})`);
-    } finally {
-      await mongo.close();
-    }
+    await dropMongoDatabases(scratchDatabases);
   }
 
-  console.log('\nTargets');
-  for (const t of targets) console.log(`  ${t.met ? 'met      ' : 'NOT MET  '} ${t.what}: ${t.detail}`);
+  printTargets(targets);
   console.log(
     '(peak MiB: of this process during the step, where the cold tier daemon runs, or of the daemon process named; server CPU: of the local servers, shared with anything else using them)',
   );
-  if (failures.length > 0) {
-    console.log(`\n${failures.length} step(s) failed:`);
-    for (const f of failures) console.log(`  - ${f.split('\n')[0]}`);
-    process.exitCode = 1;
-  }
+  printFailures(failures);
 }
 
 await main();
