@@ -2,9 +2,14 @@
 // (committed data only) up to its last stable offset at the start of the read.
 
 import { randomUUID } from 'node:crypto';
-import type { Kafka } from 'kafkajs';
+import type { Kafka, KafkaMessage } from 'kafkajs';
+import { decodeCheckpoint, type Checkpoint } from '../capture/kafka-sink.js';
 import {
+  binlogSequence,
+  checkpointsTopic,
   HEADER_SCHEMA,
+  makePosition,
+  type Position,
   TidemarkError,
   type ChangeEvent,
   type Logger,
@@ -53,9 +58,86 @@ export async function readTail(o: {
   logger: Logger;
   timeoutMs?: number;
 }): Promise<TailEvent[]> {
-  const wanted = o.ranges.filter((r) => r.to > r.from);
-  if (wanted.length === 0) return [];
   const out: TailEvent[] = [];
+  await readRanges({
+    ...o,
+    what: 'the unarchived end of',
+    each: async (partition, offset, message) => {
+      const version = message.headers?.[HEADER_SCHEMA]?.toString();
+      if (!version || !message.value) {
+        throw new TidemarkError(
+          'EVENT_UNREADABLE',
+          `${o.topic} partition ${partition} offset ${offset} is not a tidemark change event`,
+        );
+      }
+      const codec = await o.catalog.codecFor(version);
+      out.push({ partition, offset, codec, event: codec.decode(message.value) });
+    },
+  });
+  return out.sort(
+    (a, b) => a.partition - b.partition || (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0),
+  );
+}
+
+/**
+ * Where every capture writing to the prefix has committed up to: the position of its newest checkpoint (a
+ * source transaction boundary, committed with the events before it). A change past it belongs to a
+ * transaction capture is still sending, which no restore may include in part. Undefined when no capture has
+ * written a checkpoint here.
+ */
+export async function committedFrontier(
+  kafka: Kafka,
+  prefix: string,
+  logger: Logger,
+): Promise<Position | undefined> {
+  const topic = checkpointsTopic(prefix);
+  const offsets = await topicOffsets(kafka, topic);
+  const latest = new Map<string, Checkpoint>();
+  await readRanges({
+    kafka,
+    topic,
+    logger,
+    what: 'the checkpoints in',
+    ranges: [...offsets].map(([partition, r]) => ({ partition, from: r.low, to: r.high })),
+    each: (_p, _o, message) => {
+      if (message.headers?.['tidemark.record']?.toString() !== 'checkpoint' || !message.value)
+        return Promise.resolve();
+      latest.set(message.key?.toString() ?? '', decodeCheckpoint(message.value));
+      return Promise.resolve();
+    },
+  });
+  // The checkpoint written last: a standby shares the capture id; an abandoned id would only hold restores back.
+  const newest = [...latest.values()].reduce<Checkpoint | undefined>(
+    (a, b) => (a === undefined || b.writtenMs > a.writtenMs ? b : a),
+    undefined,
+  );
+  if (!newest) return undefined;
+  // During a capture's initial snapshot nothing of the snapshot may count yet.
+  const frontier =
+    newest.phase === 'snapshot' && newest.snapshot
+      ? makePosition(
+          binlogSequence(newest.snapshot.binlogFile),
+          Math.max(0, newest.snapshot.binlogOffset - 1),
+          LAST_ROW,
+        )
+      : makePosition(binlogSequence(newest.binlogFile), newest.binlogOffset, LAST_ROW);
+  return frontier;
+}
+
+const LAST_ROW = 10 ** 12 - 1;
+
+/** Reads ranges of a topic (committed data only) up to their ends, handing over each message in order. */
+async function readRanges(o: {
+  kafka: Kafka;
+  topic: string;
+  ranges: readonly TailRange[];
+  logger: Logger;
+  what: string;
+  timeoutMs?: number;
+  each: (partition: number, offset: bigint, message: KafkaMessage) => Promise<void>;
+}): Promise<void> {
+  const wanted = o.ranges.filter((r) => r.to > r.from);
+  if (wanted.length === 0) return;
   const next = new Map(wanted.map((r) => [r.partition, r.from]));
   const end = new Map(wanted.map((r) => [r.partition, r.to]));
   const done = () => [...next].every(([p, n]) => n >= (end.get(p) as bigint));
@@ -84,7 +166,7 @@ export async function readTail(o: {
           fail(
             new TidemarkError(
               'KAFKA_UNREACHABLE',
-              `reading the unarchived end of ${o.topic} made no progress for ${timeoutMs / 1000} s (partitions at ${behind.join(', ')})`,
+              `reading ${o.what} ${o.topic} made no progress for ${timeoutMs / 1000} s (partitions at ${behind.join(', ')})`,
               { hint: 'check that Kafka is up, or restore from the archive alone with --archive-only' },
             ),
           );
@@ -115,15 +197,7 @@ export async function readTail(o: {
                 const offset = BigInt(message.offset);
                 if (offset >= stop) break;
                 if (offset < (next.get(p) as bigint)) continue;
-                const version = message.headers?.[HEADER_SCHEMA]?.toString();
-                if (!version || !message.value) {
-                  throw new TidemarkError(
-                    'EVENT_UNREADABLE',
-                    `${o.topic} partition ${p} offset ${offset} is not a tidemark change event`,
-                  );
-                }
-                const codec = await o.catalog.codecFor(version);
-                out.push({ partition: p, offset, codec, event: codec.decode(message.value) });
+                await o.each(p, offset, message);
                 next.set(p, offset + 1n);
                 payload.resolveOffset(message.offset);
               }
@@ -139,7 +213,4 @@ export async function readTail(o: {
   } finally {
     await consumer.disconnect().catch(() => undefined);
   }
-  return out.sort(
-    (a, b) => a.partition - b.partition || (a.offset < b.offset ? -1 : a.offset > b.offset ? 1 : 0),
-  );
 }

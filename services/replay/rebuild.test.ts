@@ -43,8 +43,8 @@ describe('applyChange', () => {
       change('u', { id: 1, name: 'Ada' }, { id: 2, name: 'Ada' }, 200),
     ];
     const expected = [
-      ['[2]', { id: 2, name: 'Ada' }],
-      ['[5]', { id: 5, name: 'Bob' }],
+      ['2', { id: 2, name: 'Ada' }],
+      ['5', { id: 5, name: 'Bob' }],
     ];
     expect(fold(changes)).toEqual(expected);
     expect(fold([...changes].reverse())).toEqual(expected);
@@ -56,7 +56,7 @@ describe('applyChange', () => {
         change('c', null, { id: 1, name: 'Ada' }, 100),
         change('u', { id: 1, name: 'Ada' }, { id: 1, name: 'Ada Lovelace' }, 200),
       ]),
-    ).toEqual([['[1]', { id: 1, name: 'Ada Lovelace' }]]);
+    ).toEqual([['1', { id: 1, name: 'Ada Lovelace' }]]);
   });
 
   it('keeps a key that is created again after an update moved it away', () => {
@@ -66,8 +66,8 @@ describe('applyChange', () => {
       change('c', null, { id: 1, name: 'Eve' }, 300),
     ];
     const expected = [
-      ['[1]', { id: 1, name: 'Eve' }],
-      ['[2]', { id: 2, name: 'Ada' }],
+      ['1', { id: 1, name: 'Eve' }],
+      ['2', { id: 2, name: 'Ada' }],
     ];
     expect(fold(changes)).toEqual(expected);
     expect(fold([changes[2], changes[1], changes[0]] as ChangeEvent[])).toEqual(expected);
@@ -81,8 +81,8 @@ describe('applyChange', () => {
       change('u', { id: 1, name: 'Ada' }, { id: 2, name: 'Ada' }, 200, 1),
     ];
     const expected = [
-      ['[2]', { id: 2, name: 'Ada' }],
-      ['[3]', { id: 3, name: 'Bob' }],
+      ['2', { id: 2, name: 'Ada' }],
+      ['3', { id: 3, name: 'Bob' }],
     ];
     expect(fold(changes)).toEqual(expected);
     expect(fold([...changes].reverse())).toEqual(expected);
@@ -92,5 +92,28 @@ describe('applyChange', () => {
     expect(
       fold([change('c', null, { id: 1, name: 'Ada' }, 100), change('d', { id: 1, name: 'Ada' }, null, 200)]),
     ).toEqual([]);
+  });
+
+  it('keeps a key the same when a new schema version changes the key column type (INT to BIGINT)', () => {
+    const wide = new TableCodec({
+      db: 'chat',
+      table: 'users',
+      columns: [
+        { name: 'id', type: 'bigint' },
+        { name: 'name', type: 'varchar' },
+      ],
+      primaryKey: ['id'],
+    });
+    const state = new KeyedState({ maxKeys: 1000 });
+    applyChange(state, codec, change('c', null, { id: 5, name: 'Ada' }, 100));
+    applyChange(state, codec, change('c', null, { id: 6, name: 'Bob' }, 110));
+    const del: ChangeEvent = { ...change('d', { id: 5n, name: 'Ada' }, null, 200), key: encodeKey([5n]) };
+    const upd: ChangeEvent = {
+      ...change('u', { id: 6n, name: 'Bob' }, { id: 6n, name: 'Bobby' }, 210),
+      key: encodeKey([6n]),
+    };
+    applyChange(state, wide, del);
+    applyChange(state, wide, upd);
+    expect([...state.rows()].map(([k, slot]) => [k, slot.row])).toEqual([['6', { id: 6n, name: 'Bobby' }]]);
   });
 });

@@ -19,12 +19,14 @@ import {
   type Logger,
   type ManifestEntry,
   type Position,
+  type Row,
+  type RowValue,
   type SchemaCatalog,
   type TableCodec,
 } from '../core/index.js';
 import { ArchiveReader, tableEntries, type Archive } from './archive-reader.js';
 import { KeyedState } from './keyed-state.js';
-import { readTail, topicOffsets, type TailEvent, type TailRange } from './kafka-tail.js';
+import { committedFrontier, readTail, topicOffsets, type TailEvent, type TailRange } from './kafka-tail.js';
 import {
   listSnapshots,
   snapshotFileRef,
@@ -72,7 +74,7 @@ export interface TablePlan {
    * The newest position every partition's archive is known to reach (undefined: every partition is archived
    * to its end, or nothing bounds it); '' when a partition with data has nothing archived yet.
    */
-  frontier: PointInfo | undefined;
+  frontier: (PointInfo & { file?: ManifestEntry }) | undefined;
 }
 
 export interface RestorePlan {
@@ -82,8 +84,11 @@ export interface RestorePlan {
   bytes: bigint;
   tailEvents: bigint;
   archiveOnly: boolean;
+  allowGaps: boolean;
   /** Set when an archive-only plan had to stop short of the point asked for. */
   clampedFrom: TargetPoint | undefined;
+  /** Then: the file whose last change is the point it stops at. */
+  frontierFile: ManifestEntry | undefined;
 }
 
 function describeWindow(w: TablePlan['window']): string {
@@ -114,12 +119,13 @@ export async function planRestore(
   const archiveOnly = req.archiveOnly || !kafka;
   let at = req.at;
   let clampedFrom: TargetPoint | undefined;
+  let frontierFile: ManifestEntry | undefined;
   if (!kafka) {
     // Without the Kafka tail the state is only consistent up to where every partition's archive reaches.
     const frontier = tables
       .map((t) => t.frontier)
-      .filter((f): f is PointInfo => f !== undefined)
-      .reduce<PointInfo | undefined>((a, b) => (a === undefined || b.pos < a.pos ? b : a), undefined);
+      .filter((f) => f !== undefined)
+      .reduce<TablePlan['frontier']>((a, b) => (a === undefined || b.pos < a.pos ? b : a), undefined);
     if (frontier?.pos === '') {
       const table = tables.find((t) => t.frontier?.pos === '')?.table;
       throw new TidemarkError(
@@ -137,6 +143,7 @@ export async function planRestore(
         (at.kind === 'time' && at.ms > frontier.tsMs));
     if (frontier && beyond) {
       clampedFrom = at;
+      frontierFile = frontier.file;
       at = {
         kind: 'position',
         pos: parsePosition(frontier.pos),
@@ -151,7 +158,9 @@ export async function planRestore(
     bytes: sum((t) => t.bytes),
     tailEvents: sum((t) => t.tailEvents),
     archiveOnly,
+    allowGaps: req.allowGaps,
     clampedFrom,
+    frontierFile,
   };
 }
 
@@ -186,7 +195,7 @@ async function planTable(
   const tail: TailRange[] = [];
   const gaps: string[] = [];
   let complete = true;
-  let frontier: PointInfo | undefined;
+  let frontier: TablePlan['frontier'];
   for (const [partition, list] of [...partitions].sort((a, b) => a[0] - b[0])) {
     const start = basePos === undefined ? 0 : list.findIndex((e) => e.last_pos > basePos);
     const chosen = start < 0 ? [] : list.slice(start);
@@ -221,7 +230,9 @@ async function planTable(
     const last = list.at(-1);
     if (!range || range.high > archivedEnd) {
       // Not known to be archived to its end: the archive of this partition reaches its last file.
-      const reach = last ? { pos: last.last_pos, tsMs: Number(last.max_ts_ms) } : { pos: '', tsMs: 0 };
+      const reach = last
+        ? { pos: last.last_pos, tsMs: Number(last.max_ts_ms), file: last }
+        : { pos: '', tsMs: 0 };
       if ((last || range) && (!frontier || reach.pos < frontier.pos)) frontier = reach;
     }
     if (range && range.high > archivedEnd) {
@@ -352,9 +363,24 @@ export async function rebuild(
     for (const t of plan.tables) {
       if (t.tail.length === 0) continue;
       tails.set(t.table, await readTail({ ...kafka, topic: t.topic, ranges: t.tail, logger: o.logger }));
+      // Retention may have removed the start of a range between the plan and the read: Kafka then starts
+      // the consumer further on, and the missing changes would go unnoticed.
+      const now = await topicOffsets(kafka.kafka, t.topic);
+      for (const r of t.tail) {
+        const low = now.get(r.partition)?.low ?? 0n;
+        if (low > r.from && !plan.allowGaps) {
+          throw new TidemarkError(
+            'ARCHIVE_GAP',
+            `${t.table} partition ${r.partition}: offsets ${r.from}–${low - 1n} left Kafka (retention) while the restore read them, before they were archived`,
+            { hint: 'restore to an earlier point, or accept the loss with --allow-gaps' },
+          );
+        }
+      }
     }
   }
-  const cut = await findCut(plan, reader, cache, tails);
+  // Nothing past the newest capture checkpoint: that is a source transaction still being sent.
+  const committed = kafka ? await committedFrontier(kafka.kafka, kafka.topicPrefix, o.logger) : undefined;
+  const cut = await findCut(plan, reader, cache, tails, committed);
   let fromKafka = 0;
   o.logger.debug(
     { limit: cut.limit && formatPosition(cut.limit), openTx: cut.openTx },
@@ -493,20 +519,39 @@ export class Folder {
   }
 }
 
+function keyPart(v: RowValue | undefined): string {
+  if (v === null || v === undefined) return '\u0000';
+  if (typeof v === 'string') return v;
+  if (Buffer.isBuffer(v)) return `0x${v.toString('hex')}`;
+  return String(v);
+}
+
+/**
+ * The state's key of a row: its primary-key values as text, so a key keeps its identity when a schema
+ * version changes the column's type (INT → BIGINT gives 5 then 5n).
+ */
+export function stateKey(codec: TableCodec, row: Row): string {
+  const columns = codec.keyColumns;
+  if (columns.length === 1) return keyPart(row[columns[0] as string]);
+  return JSON.stringify(columns.map((c) => keyPart(row[c])));
+}
+
 /** Folds one change into the state: the key's row after it, or its removal. */
 export function applyChange(state: KeyedState, codec: TableCodec, e: ChangeEvent): void {
   if (e.op === 'd') {
-    state.offer(e.key, { pos: e.pos, tsMs: e.tsMs, op: e.op, tx: e.tx, row: null, version: codec.version });
+    const key = e.before ? stateKey(codec, e.before) : e.key;
+    state.offer(key, { pos: e.pos, tsMs: e.tsMs, op: e.op, tx: e.tx, row: null, version: codec.version });
     return;
   }
+  const key = e.after ? stateKey(codec, e.after) : e.key;
   if (e.op === 'u' && e.before) {
     // An update that changed the primary key removes the old key.
-    const old = codec.keyOf(e.before);
-    if (old !== e.key) {
+    const old = stateKey(codec, e.before);
+    if (old !== key) {
       state.offer(old, { pos: e.pos, tsMs: e.tsMs, op: e.op, tx: e.tx, row: null, version: codec.version });
     }
   }
-  state.offer(e.key, { pos: e.pos, tsMs: e.tsMs, op: e.op, tx: e.tx, row: e.after, version: codec.version });
+  state.offer(key, { pos: e.pos, tsMs: e.tsMs, op: e.op, tx: e.tx, row: e.after, version: codec.version });
 }
 
 /**
@@ -519,6 +564,7 @@ async function findCut(
   reader: ArchiveReader,
   cache: Map<string, { codec: TableCodec; events: ChangeEvent[] }>,
   tails: Map<string, TailEvent[]>,
+  committed: Position | undefined,
 ): Promise<Cut> {
   const at = plan.at;
   let first: ChangeEvent | undefined;
@@ -536,19 +582,23 @@ async function findCut(
       }
     }
   }
-  if (at.kind === 'latest')
-    return first ? { limit: first.pos, openTx: first.tx } : { limit: undefined, openTx: undefined };
-  const past =
+  const committedText = committed && formatPosition(committed);
+  const pastTarget =
     at.kind === 'position'
       ? (e: ChangeEvent) => comparePositions(e.pos, at.pos) > 0
-      : (e: ChangeEvent) => e.tsMs > at.ms;
-  const fileReachesPast =
+      : at.kind === 'time'
+        ? (e: ChangeEvent) => e.tsMs > at.ms
+        : () => false;
+  const fileReachesTarget =
     at.kind === 'position'
       ? (f: ManifestEntry) => f.last_pos > formatPosition(at.pos)
-      : (f: ManifestEntry) => Number(f.max_ts_ms) > at.ms;
-  const consider = (e: ChangeEvent) => {
-    if (past(e)) earliest(e);
-  };
+      : at.kind === 'time'
+        ? (f: ManifestEntry) => Number(f.max_ts_ms) > at.ms
+        : () => false;
+  const past = (e: ChangeEvent) =>
+    pastTarget(e) || (committed !== undefined && comparePositions(e.pos, committed) > 0);
+  const fileReachesPast = (f: ManifestEntry) =>
+    fileReachesTarget(f) || (committedText !== undefined && f.last_pos > committedText);
   for (const t of plan.tables) {
     const seen = new Set<number>();
     for (const f of t.files) {
@@ -556,9 +606,26 @@ async function findCut(
       seen.add(f.partition);
       const read = await reader.events(f);
       cache.set(f.object_key, read);
-      read.events.forEach(consider);
+      for (const e of read.events) if (past(e)) earliest(e);
     }
-    for (const { event } of tails.get(t.table) ?? []) consider(event);
+    for (const { event } of tails.get(t.table) ?? []) if (past(event)) earliest(event);
+  }
+  // An archive-only restore clamped to the newest point every partition reaches: that point's transaction
+  // may go on in a partition whose archive ends before it, so it is left out whole.
+  if (plan.clampedFrom && plan.frontierFile) {
+    const read = cache.get(plan.frontierFile.object_key) ?? (await reader.events(plan.frontierFile));
+    cache.set(plan.frontierFile.object_key, read);
+    const last = read.events.reduce<ChangeEvent | undefined>(
+      (a, e) => (a === undefined || comparePositions(e.pos, a.pos) > 0 ? e : a),
+      undefined,
+    );
+    if (
+      last &&
+      last.tx !== null &&
+      (!first || first.tx === last.tx || comparePositions(first.pos, last.pos) > 0)
+    ) {
+      return { limit: first?.pos, openTx: last.tx };
+    }
   }
   const cut: ChangeEvent | undefined = first;
   return cut ? { limit: cut.pos, openTx: cut.tx } : { limit: undefined, openTx: undefined };
