@@ -55,6 +55,11 @@ function csvValue(v: RowValue): string | null {
   return String(v);
 }
 
+/** NULL is an empty field, an empty string a quoted one (""), so the two stay apart. */
+const CSV_OPTIONS = {
+  cast: { string: (value: string) => (value === '' ? { value, quoted_empty: true } : value) },
+};
+
 /** Writes to a stream, waiting when it asks to. */
 function writeTo(out: WriteStream, chunk: string | Buffer): Promise<void> {
   return out.write(chunk) ? Promise.resolve() : new Promise((resolve) => out.once('drain', () => resolve()));
@@ -153,7 +158,7 @@ export class DirTarget implements RestoreTarget {
             const row = projectRow(r.row, codec);
             return columns.map((c) => csvValue(row[c] ?? null));
           });
-          await writeTo(out, stringify(records, { quoted_empty: true }));
+          await writeTo(out, stringify(records, CSV_OPTIONS));
         }
         rows += batch.length;
       },
