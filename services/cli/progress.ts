@@ -1,7 +1,7 @@
 // Progress of long commands: a bar on a terminal (events, bytes, rate, ETA), JSON log lines otherwise.
 
 import cliProgress from 'cli-progress';
-import type { Logger } from '../core/index.js';
+import { createLogger, loadConfig, type Config, type Logger } from '../core/index.js';
 import { formatBytes, type Progress } from '../replay/restore.js';
 
 export function terminalProgress(label: string): Progress {
@@ -64,4 +64,18 @@ export function logProgress(logger: Logger, what: string, everyMs = 5000): Progr
     },
     stop() {},
   };
+}
+
+/** A repeatable option's values, in the order given. */
+export const collect = (value: string, previous: string[]) => [...previous, value];
+
+/**
+ * The configuration and logger of a one-shot command: on a terminal only warnings reach stderr (the
+ * progress bar and the summary speak), otherwise JSON logs at the configured level.
+ */
+export function commandContext(file: string, name: string): { config: Config; logger: Logger; tty: boolean } {
+  const config = loadConfig({ file });
+  const tty = process.stderr.isTTY === true;
+  const logger = createLogger({ level: tty ? 'warn' : config.log.level, name, destination: process.stderr });
+  return { config, logger, tty };
 }

@@ -16,6 +16,14 @@ export interface DataFileId {
   lastOffset: number | bigint;
 }
 
+/** A UTC time as names in the archive and restore targets carry it: `20260301T100312Z`. */
+export function compactUtc(ms: number): string {
+  return new Date(ms)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+}
+
 function day(tsMs: number): string {
   return new Date(tsMs).toISOString().slice(0, 10);
 }

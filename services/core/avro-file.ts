@@ -3,9 +3,8 @@
 // re-run after a crash writes the very same bytes (and the same SHA-256) for the same records.
 
 import { createHash } from 'node:crypto';
-import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { deflateRaw, inflateRaw, inflateRawSync } from 'node:zlib';
+import { deflateRaw, inflateRawSync } from 'node:zlib';
 import { avro, avroType, type AvroSchema } from './avro.js';
 import { TidemarkError } from './errors.js';
 
@@ -14,10 +13,6 @@ export type AvroCodec = 'deflate' | 'null';
 type Callback = (err: Error | null, data?: Buffer) => void;
 const CODECS = {
   deflate: (buf: Buffer, cb: Callback) => deflateRaw(buf, cb),
-  null: (buf: Buffer, cb: Callback) => cb(null, buf),
-};
-const DECODERS = {
-  deflate: (buf: Buffer, cb: Callback) => inflateRaw(buf, cb),
   null: (buf: Buffer, cb: Callback) => cb(null, buf),
 };
 
@@ -139,35 +134,36 @@ export interface AvroFile {
 }
 
 /** Reads a whole container file; damage is reported with the file's name, never returned as data. */
-export async function readAvroFile(body: Buffer, name: string): Promise<AvroFile> {
-  const decoder = new avro.streams.BlockDecoder({
-    codecs: DECODERS,
-    parseHook: (schema: AvroSchema) => avroType(schema),
-  });
-  const records: unknown[] = [];
-  let header: { schema: AvroSchema; codec: string; metadata: Record<string, string> } | undefined;
+export function readAvroFile(body: Buffer, name: string): Promise<AvroFile> {
   try {
-    await new Promise<void>((resolve, reject) => {
-      decoder.on('metadata', (type: avro.Type, codec: string, h: { meta: Record<string, Buffer> }) => {
-        const metadata = Object.fromEntries(Object.entries(h.meta).map(([k, v]) => [k, v.toString()]));
-        const text = metadata['tidemark.schema'] ?? metadata['avro.schema'] ?? 'null';
-        header = { schema: JSON.parse(text) as AvroSchema, codec, metadata };
-        void type;
-      });
-      decoder.on('data', (record: unknown) => records.push(record));
-      decoder.on('end', resolve);
-      decoder.on('error', reject);
-      Readable.from([body]).pipe(decoder);
-    });
+    const file = readAvroBlocks(body, name);
+    const type = avroType(file.schema);
+    const records: unknown[] = [];
+    for (const { count, data } of file.blocks()) {
+      let at = 0;
+      for (let i = 0; i < count; i++) {
+        const decoded = type.decode(data, at);
+        const value: unknown = decoded.value;
+        const offset = decoded.offset;
+        if (offset < 0) {
+          throw new TidemarkError(
+            'OBJECT_CORRUPT',
+            `${name} is not a readable Avro file: a record runs past its block`,
+          );
+        }
+        records.push(value);
+        at = offset;
+      }
+    }
+    return Promise.resolve({ schema: file.schema, codec: file.codec, metadata: file.metadata, records });
   } catch (err) {
-    throw new TidemarkError(
-      'OBJECT_CORRUPT',
-      `${name} is not a readable Avro file: ${(err as Error).message}`,
-      { cause: err },
+    if (err instanceof TidemarkError) return Promise.reject(err);
+    return Promise.reject(
+      new TidemarkError('OBJECT_CORRUPT', `${name} is not a readable Avro file: ${(err as Error).message}`, {
+        cause: err,
+      }),
     );
   }
-  if (!header) throw new TidemarkError('OBJECT_CORRUPT', `${name} has no Avro header`);
-  return { ...header, records };
 }
 
 export interface AvroBlocks {

@@ -8,7 +8,7 @@
 //   JSON → the parsed document where that loses nothing, else the text
 //   CHAR, TEXT, ENUM, SET   → string
 
-import { Binary, Decimal128, Long } from 'mongodb';
+import { Binary, Decimal128, Long, type MongoClient } from 'mongodb';
 import type { Row, RowValue } from './change-event.js';
 import type { ColumnDef } from './table-schema.js';
 
@@ -20,6 +20,18 @@ export interface BsonMappingOptions {
   decimal128: boolean;
   /** FerretDB 1.x refuses arrays inside arrays: such JSON then stays text. */
   nestedArrays: boolean;
+}
+
+/**
+ * What the server behind a connected client stores: FerretDB 1.x (it reports `ferretdbVersion`) has no
+ * Decimal128 and refuses arrays inside arrays.
+ */
+export async function serverBsonMapping(
+  client: MongoClient,
+): Promise<BsonMappingOptions & { ferret: boolean }> {
+  const build = await client.db('admin').command({ buildInfo: 1 });
+  const ferret = 'ferretdbVersion' in build;
+  return { ferret, decimal128: !ferret, nestedArrays: !ferret };
 }
 
 const MAX_SAFE_DIGITS = 15;

@@ -45,6 +45,14 @@ export function makePosition(file: number, offset: number, row = 0, gtid?: strin
 }
 
 /**
+ * The position after every event ending at `offset` of binlog file `file`, whatever its rows: what
+ * `SHOW MASTER STATUS` and a consistent snapshot report, and where a reader resumes.
+ */
+export function positionThrough(file: number, offset: number): Position {
+  return makePosition(file, offset, 10 ** ROW_DIGITS - 1);
+}
+
+/**
  * The sortable string form, e.g. `0000000042-00000000001234-000000000003`: fixed-width fields, so plain
  * string order equals position order (object keys, Kafka headers and manifest bounds rely on it).
  */

@@ -57,14 +57,6 @@ export class ArchiveReader {
 
   constructor(readonly archive: Archive) {}
 
-  codec(version: string): TableCodec | undefined {
-    return this.codecs.get(version);
-  }
-
-  remember(codec: TableCodec): void {
-    if (!this.codecs.has(codec.version)) this.codecs.set(codec.version, codec);
-  }
-
   /** The events of one data file, in file order. */
   async events(file: DataFileRef): Promise<{ codec: TableCodec; events: ChangeEvent[] }> {
     const events: ChangeEvent[] = [];

@@ -5,6 +5,7 @@ import {
   comparePositions,
   formatPosition,
   makePosition,
+  positionThrough,
   TidemarkError,
   type ChangeEvent,
   type Op,
@@ -47,13 +48,11 @@ export interface ChangesResult {
   truncated: boolean;
 }
 
-const LAST_ROW = 10 ** 12 - 1;
-
 /** The sortable position just before a change: everything ending before it. */
 export function positionBefore(e: ChangeEvent): string {
   const p = e.pos;
   if (p.row > 0) return formatPosition(makePosition(p.file, p.offset, p.row - 1));
-  return formatPosition(makePosition(p.file, Math.max(0, p.offset - 1), LAST_ROW));
+  return formatPosition(positionThrough(p.file, Math.max(0, p.offset - 1)));
 }
 
 function inWindow(from: TargetPoint | undefined, to: TargetPoint | undefined) {

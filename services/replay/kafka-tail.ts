@@ -8,7 +8,7 @@ import {
   binlogSequence,
   checkpointsTopic,
   HEADER_SCHEMA,
-  makePosition,
+  positionThrough,
   type Position,
   TidemarkError,
   type ChangeEvent,
@@ -115,16 +115,13 @@ export async function committedFrontier(
   // During a capture's initial snapshot nothing of the snapshot may count yet.
   const frontier =
     newest.phase === 'snapshot' && newest.snapshot
-      ? makePosition(
+      ? positionThrough(
           binlogSequence(newest.snapshot.binlogFile),
           Math.max(0, newest.snapshot.binlogOffset - 1),
-          LAST_ROW,
         )
-      : makePosition(binlogSequence(newest.binlogFile), newest.binlogOffset, LAST_ROW);
+      : positionThrough(binlogSequence(newest.binlogFile), newest.binlogOffset);
   return frontier;
 }
-
-const LAST_ROW = 10 ** 12 - 1;
 
 /** Reads ranges of a topic (committed data only) up to their ends, handing over each message in order. */
 async function readRanges(o: {

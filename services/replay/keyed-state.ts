@@ -151,12 +151,6 @@ export class KeyedState {
     }
   }
 
-  /** Every key held, removed ones included (in memory only: for merging states of parallel folds). */
-  entries(): IterableIterator<[string, Slot]> {
-    if (this.spill) throw new Error('a spilled state has no in-memory entries');
-    return this.map.entries();
-  }
-
   /** Drops any spill files (after a failure). */
   discard(): void {
     this.spill?.remove();

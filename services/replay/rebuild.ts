@@ -342,7 +342,7 @@ export interface RebuildOptions {
   signal?: AbortSignal;
 }
 
-export interface Cut {
+interface Cut {
   /** Changes at or after this position are out. */
   limit: Position | undefined;
   /** The transaction the point falls into, whose earlier changes are out too. */
@@ -468,7 +468,7 @@ export async function rebuild(
   };
 }
 
-export interface FoldBounds {
+interface FoldBounds {
   cut: Cut;
   /** Changes at or before the base snapshot's position are in it already. */
   basePos: Position | undefined;
@@ -477,10 +477,10 @@ export interface FoldBounds {
 }
 
 /** Folds changes into a state within the bounds of a rebuild, keeping what the result reports. */
-export class Folder {
+class Folder {
   events = 0;
   maxTsMs = 0;
-  newest: Position | undefined;
+  /** Codec of the newest change folded: the schema version the table's rows are given in. */
   codec: TableCodec | undefined;
   restoredTo: { pos: Position; tsMs: number } | undefined;
 
@@ -498,18 +498,12 @@ export class Folder {
       if (cut.openTx !== undefined && cut.openTx !== null && e.tx === cut.openTx) return;
     }
     applyChange(this.state, codec, e);
-    this.note(e.pos, e.tsMs, codec, 1);
-  }
-
-  /** Accounts for folded changes (one, or a worker's many ending at `pos`). */
-  note(pos: Position, tsMs: number, codec: TableCodec | undefined, events: number, maxTsMs = tsMs): void {
-    this.events += events;
-    if (maxTsMs > this.maxTsMs) this.maxTsMs = maxTsMs;
-    if (!this.newest || comparePositions(pos, this.newest) > 0) {
-      this.newest = pos;
-      if (codec) this.codec = codec;
+    this.events++;
+    if (e.tsMs > this.maxTsMs) this.maxTsMs = e.tsMs;
+    if (!this.restoredTo || comparePositions(e.pos, this.restoredTo.pos) > 0) {
+      this.restoredTo = { pos: e.pos, tsMs: e.tsMs };
+      this.codec = codec;
     }
-    this.reached(pos, tsMs);
   }
 
   /** The state stands for this position (a snapshot does, even where the table had no change just then). */

@@ -4,6 +4,7 @@
 // time and transaction of its last change), so restores read them like any other data file.
 
 import {
+  compactUtc,
   formatPosition,
   sealObject,
   sha256Hex,
@@ -44,11 +45,7 @@ export interface CreateSnapshotResult {
 
 /** `20260301T100312Z-0000000042-00000000001234`: sorts by time, unique per position. */
 export function snapshotId(tsMs: number, pos: string): string {
-  const time = new Date(tsMs)
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
-  return `${time}-${pos.slice(0, 25)}`;
+  return `${compactUtc(tsMs)}-${pos.slice(0, 25)}`;
 }
 
 async function writeTable(

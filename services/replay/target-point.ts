@@ -1,6 +1,6 @@
 // What "restore to" means: a time, a binlog position, a relative time, or the latest change there is.
 
-import { makePosition, parsePosition, TidemarkError, type Position } from '../core/index.js';
+import { parsePosition, positionThrough, TidemarkError, type Position } from '../core/index.js';
 
 export type TargetPoint =
   | { kind: 'latest' }
@@ -21,8 +21,6 @@ const UNITS: Record<string, number> = {
   w: 604_800_000,
   week: 604_800_000,
 };
-
-const LAST_ROW = 10 ** 12 - 1;
 
 /**
  * Reads `--at`: an ISO-8601 time (without a zone it is UTC), `<binlog file>:<offset>[#row]`, the sortable
@@ -56,7 +54,7 @@ export function parseTargetPoint(text: string, nowMs = Date.now()): TargetPoint 
   }
   if (/^[^:#\s]+:\d+$/.test(t)) {
     const p = parsePosition(t);
-    return { kind: 'position', pos: makePosition(p.file, p.offset, LAST_ROW), text: t };
+    return { kind: 'position', pos: positionThrough(p.file, p.offset), text: t };
   }
   try {
     return { kind: 'position', pos: parsePosition(t), text: t };

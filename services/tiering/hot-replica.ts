@@ -22,6 +22,7 @@ import {
   type Logger,
   type SchemaCatalog,
   type TableCodec,
+  serverBsonMapping,
 } from '../core/index.js';
 import { unreadable, type PartitionBatch, type PartitionContext, type TierSink } from './consumer.js';
 import type { TierMetrics } from './metrics.js';
@@ -106,11 +107,9 @@ export class HotReplica implements TierSink {
     });
     try {
       await client.connect();
-      const build = await client.db('admin').command({ buildInfo: 1 });
-      // FerretDB 1.x reports itself and has no Decimal128.
-      this.ferret = 'ferretdbVersion' in build;
-      this.mapping.decimal128 = !this.ferret;
-      this.mapping.nestedArrays = !this.ferret;
+      const { ferret, ...mapping } = await serverBsonMapping(client);
+      this.ferret = ferret;
+      Object.assign(this.mapping, mapping);
     } catch (err) {
       await client.close().catch(() => undefined);
       throw unavailable(this.o.config.uri, err);

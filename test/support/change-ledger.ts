@@ -108,19 +108,17 @@ async function readState(
   db: string,
   table: string,
 ): Promise<Map<string, Row>> {
-  {
-    const schema = await readTableSchema(conn, { db, table });
-    const shape = buildShape(
-      schema,
-      { exclude: [], mask: {} },
-      new TableSelection({ include: [`${db}.${table}`], exclude: [], columns: {} }),
-    );
-    const [rows] = await conn.query(`SELECT * FROM \`${db}\`.\`${table}\``);
-    const state = new Map<string, Row>();
-    for (const raw of rows as Record<string, unknown>[]) {
-      const row = shape.mapRow(raw);
-      state.set(shape.codec.keyOf(row), row);
-    }
-    return state;
+  const schema = await readTableSchema(conn, { db, table });
+  const shape = buildShape(
+    schema,
+    { exclude: [], mask: {} },
+    new TableSelection({ include: [`${db}.${table}`], exclude: [], columns: {} }),
+  );
+  const [rows] = await conn.query(`SELECT * FROM \`${db}\`.\`${table}\``);
+  const state = new Map<string, Row>();
+  for (const raw of rows as Record<string, unknown>[]) {
+    const row = shape.mapRow(raw);
+    state.set(shape.codec.keyOf(row), row);
   }
+  return state;
 }

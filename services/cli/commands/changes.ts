@@ -4,8 +4,7 @@ import { Command } from 'commander';
 import { createLogger, describePosition, loadConfig, parsePosition, type Op } from '../../core/index.js';
 import { eventJson, eventLine } from '../../capture/tail.js';
 import { listChanges } from '../../replay/changes.js';
-
-const collect = (value: string, previous: string[]) => [...previous, value];
+import { collect } from '../progress.js';
 
 export function changesCommand(): Command {
   return new Command('changes')

@@ -2,7 +2,6 @@
 // directory of files.
 
 import { Command, Option } from 'commander';
-import { createLogger, loadConfig } from '../../core/index.js';
 import {
   describePlan,
   planFor,
@@ -10,9 +9,7 @@ import {
   type RestoreRequest,
   type RestoreSummary,
 } from '../../replay/restore.js';
-import { logProgress, terminalProgress } from '../progress.js';
-
-const collect = (value: string, previous: string[]) => [...previous, value];
+import { collect, commandContext, logProgress, terminalProgress } from '../progress.js';
 
 export function restoreCommand(): Command {
   return new Command('restore')
@@ -69,13 +66,7 @@ Examples:
   tidemark restore -c tidemark.yaml --at latest --tables 'chat.*' --plan`,
     )
     .action(async (o: Record<string, unknown>) => {
-      const config = loadConfig({ file: o.config as string });
-      const tty = process.stderr.isTTY === true;
-      const logger = createLogger({
-        level: tty ? 'warn' : config.log.level,
-        name: 'tidemark-restore',
-        destination: process.stderr,
-      });
+      const { config, logger, tty } = commandContext(o.config as string, 'tidemark-restore');
       const req: RestoreRequest = {
         at: o.at as string,
         tables: o.tables as string[],

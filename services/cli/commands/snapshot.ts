@@ -1,23 +1,11 @@
 // `tidemark snapshot create|list|show`: synthetic snapshots of the archive.
 
 import { Command } from 'commander';
-import { createLogger, describePosition, loadConfig, parsePosition, type Logger } from '../../core/index.js';
+import { describePosition, parsePosition } from '../../core/index.js';
 import { formatBytes } from '../../replay/restore.js';
 import type { SnapshotManifest } from '../../replay/snapshot-catalog.js';
 import { createSnapshot, showSnapshot, snapshots } from '../../replay/snapshots.js';
-import { logProgress, terminalProgress } from '../progress.js';
-
-const collect = (value: string, previous: string[]) => [...previous, value];
-
-function context(
-  file: string,
-  name: string,
-): { config: ReturnType<typeof loadConfig>; logger: Logger; tty: boolean } {
-  const config = loadConfig({ file });
-  const tty = process.stderr.isTTY === true;
-  const logger = createLogger({ level: tty ? 'warn' : config.log.level, name, destination: process.stderr });
-  return { config, logger, tty };
-}
+import { collect, commandContext, logProgress, terminalProgress } from '../progress.js';
 
 function line(s: SnapshotManifest): string {
   const rows = s.tables.reduce((n, t) => n + t.rows, 0n);
@@ -51,7 +39,7 @@ Examples:
   tidemark snapshot create -c tidemark.yaml --tables chat.messages --at "2026-03-01T00:00:00Z"`,
     )
     .action(async (o: { config: string; tables: string[]; at: string }) => {
-      const { config, logger, tty } = context(o.config, 'tidemark-snapshot');
+      const { config, logger, tty } = commandContext(o.config, 'tidemark-snapshot');
       const progress = tty ? terminalProgress('snapshot') : logProgress(logger, 'snapshot');
       progress.start(0);
       try {
@@ -72,7 +60,7 @@ Examples:
     .requiredOption('-c, --config <file>', 'YAML configuration file (tier.cold)')
     .option('--json', 'one JSON object per snapshot')
     .action(async (o: { config: string; json?: boolean }) => {
-      const { config, logger } = context(o.config, 'tidemark-snapshot');
+      const { config, logger } = commandContext(o.config, 'tidemark-snapshot');
       const list = await snapshots({ config, logger });
       if (list.length === 0 && !o.json) process.stdout.write('no snapshots yet (tidemark snapshot create)\n');
       for (const s of list) process.stdout.write(`${o.json ? JSON.stringify(s, exact) : line(s)}\n`);
@@ -83,7 +71,7 @@ Examples:
     .argument('<id>', 'snapshot id (see snapshot list)')
     .requiredOption('-c, --config <file>', 'YAML configuration file (tier.cold)')
     .action(async (id: string, o: { config: string }) => {
-      const { config, logger } = context(o.config, 'tidemark-snapshot');
+      const { config, logger } = commandContext(o.config, 'tidemark-snapshot');
       const s = await showSnapshot({ config, logger }, id);
       process.stdout.write(`${JSON.stringify(s, exact, 2)}\n`);
     });

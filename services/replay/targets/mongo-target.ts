@@ -10,9 +10,16 @@ import {
   TidemarkError,
   type BsonMappingOptions,
   type TableCodec,
+  serverBsonMapping,
 } from '../../core/index.js';
 import { META } from '../../tiering/hot-replica.js';
-import { asideName, type RestoreSummaryRecord, type RestoreTarget, type TableSink } from './target.js';
+import {
+  asideName,
+  tableWritten,
+  type RestoreSummaryRecord,
+  type RestoreTarget,
+  type TableSink,
+} from './target.js';
 
 export class MongoTarget implements RestoreTarget {
   readonly description: string;
@@ -43,10 +50,8 @@ export class MongoTarget implements RestoreTarget {
     });
     try {
       await client.connect();
-      const build = await client.db('admin').command({ buildInfo: 1 });
-      const ferret = 'ferretdbVersion' in build;
-      this.mapping.decimal128 = !ferret;
-      this.mapping.nestedArrays = !ferret;
+      const { decimal128, nestedArrays } = await serverBsonMapping(client);
+      Object.assign(this.mapping, { decimal128, nestedArrays });
     } catch (err) {
       await client.close().catch(() => undefined);
       throw new TidemarkError(
@@ -111,13 +116,7 @@ export class MongoTarget implements RestoreTarget {
         }
         rows += batch.length;
       },
-      end: () =>
-        Promise.resolve({
-          rows,
-          bytes: 0,
-          location: `${this.description}.${table}`,
-          ...(keptAside ? { keptAside: `${this.description}.${keptAside}` } : {}),
-        }),
+      end: () => Promise.resolve(tableWritten(this.description, table, rows, keptAside)),
     };
   }
 

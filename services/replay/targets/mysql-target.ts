@@ -7,7 +7,13 @@
 
 import mysql from 'mysql2/promise';
 import { TidemarkError, type ColumnDef, type RowValue, type TableCodec } from '../../core/index.js';
-import { asideName, type RestoreSummaryRecord, type RestoreTarget, type TableSink } from './target.js';
+import {
+  asideName,
+  tableWritten,
+  type RestoreSummaryRecord,
+  type RestoreTarget,
+  type TableSink,
+} from './target.js';
 
 const quote = (name: string) => `\`${name.replace(/`/g, '``')}\``;
 const literal = (text: string) => `'${text.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
@@ -177,13 +183,7 @@ export class MysqlTarget implements RestoreTarget {
         }
         rows += batch.length;
       },
-      end: () =>
-        Promise.resolve({
-          rows,
-          bytes: 0,
-          location: `${this.description}.${table}`,
-          ...(keptAside ? { keptAside: `${this.description}.${keptAside}` } : {}),
-        }),
+      end: () => Promise.resolve(tableWritten(this.description, table, rows, keptAside)),
     };
   }
 

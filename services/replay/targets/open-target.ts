@@ -1,7 +1,7 @@
 // `--to` read into a target: mongodb://…/<db>, mysql://…/<db>, dir:<path>; none given, a new MongoDB
 // database named after the restore point on the hot replica's server.
 
-import { TidemarkError, type Config } from '../../core/index.js';
+import { compactUtc, TidemarkError, type Config } from '../../core/index.js';
 import type { TargetPoint } from '../target-point.js';
 import { DirTarget, type DirFormat } from './dir-target.js';
 import { MongoTarget } from './mongo-target.js';
@@ -11,8 +11,7 @@ import type { RestoreTarget } from './target.js';
 /** `tidemark_restore_20260301_100312` for a restore to 2026-03-01T10:03:12Z. */
 export function defaultDatabaseName(at: TargetPoint, startedMs: number): string {
   const ms = at.kind === 'time' ? at.ms : startedMs;
-  const iso = new Date(ms).toISOString();
-  return `tidemark_restore_${iso.slice(0, 10).replace(/-/g, '')}_${iso.slice(11, 19).replace(/:/g, '')}`;
+  return `tidemark_restore_${compactUtc(ms).replace('T', '_').replace('Z', '')}`;
 }
 
 export function openTarget(

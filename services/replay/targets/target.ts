@@ -1,7 +1,7 @@
 // Where a restore writes: a directory of files, a MongoDB database or a MySQL database. Every target refuses
 // to write over data unless forced, and receives each table's rows in batches, newest schema version only.
 
-import type { Row, TableCodec } from '../../core/index.js';
+import { compactUtc, type Row, type TableCodec } from '../../core/index.js';
 import type { Slot } from '../keyed-state.js';
 
 export interface RestoredRow {
@@ -41,11 +41,22 @@ export interface RestoreSummaryRecord {
  * `messages` → `messages_before_20260301T100312Z` (the restore's start time).
  */
 export function asideName(name: string, startedMs: number): string {
-  const stamp = new Date(startedMs)
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
-  return `${name}_before_${stamp}`;
+  return `${name}_before_${compactUtc(startedMs)}`;
+}
+
+/** What a database target's table sink reports at its end: `<target>.<table>`, and where the old one went. */
+export function tableWritten(
+  description: string,
+  table: string,
+  rows: number,
+  keptAside: string | undefined,
+): { rows: number; bytes: number; location: string; keptAside?: string } {
+  return {
+    rows,
+    bytes: 0,
+    location: `${description}.${table}`,
+    ...(keptAside ? { keptAside: `${description}.${keptAside}` } : {}),
+  };
 }
 
 /** Rows of an older schema version, given in the newest one: same columns by name, added ones null. */
