@@ -59,6 +59,7 @@ async function restoredState(dir: string, file: string, keys: readonly string[])
 
 describe('restore', () => {
   let t: TierFixture;
+  let tier: CaptureProcess;
   let config: Config;
   const points: Point[] = [];
   let timePoint: { ms: number; states: Map<string, Map<string, Row>> };
@@ -117,7 +118,7 @@ describe('restore', () => {
     }
     t.capture.start();
     await t.capture.waitForStatus('streaming');
-    const tier = await t.newTier();
+    tier = await t.newTier();
     tier.start();
 
     const rnd = random(42);
@@ -500,6 +501,22 @@ describe('restore', () => {
     ]);
     expect(changes.status, changes.stderr).toBe(0);
     expect(changes.stdout).toMatch(/\d+ changes in \d+ transactions/);
+  });
+
+  it('reads the changes not archived yet from Kafka', async () => {
+    // With the archiver stopped, the newest changes exist only in Kafka.
+    await tier.stop();
+    await t.fx.admin.query("UPDATE users SET name = 'only in kafka' WHERE id = 1");
+    await t.fx.admin.query('DELETE FROM memberships WHERE user_id = 2');
+    const now = new Map<string, Map<string, Row>>();
+    for (const table of TABLES) now.set(table, await sourceState(t.fx.config.source!, t.fx.db, table));
+    let attempt = 0;
+    const { summary } = await eventually('a restore with the Kafka tail equal to the source', async () => {
+      const restored = await restoreToDir(`tail-${attempt++}`, {});
+      await expectRestored(restored.dir, now);
+      return restored;
+    });
+    expect(summary.fromKafka).toBeGreaterThan(0);
   });
 });
 

@@ -80,7 +80,7 @@ export class MongoTarget implements RestoreTarget {
         'TARGET_NOT_EMPTY',
         `${this.description} already holds documents in ${present.join(', ')}`,
         {
-          hint: 'restore into a new database (the default names one after the restore time), or pass --force to replace those collections',
+          hint: 'restore into a new database (the default names one after the restore time), or pass --force to replace those collections (the old ones are kept aside)',
         },
       );
     }

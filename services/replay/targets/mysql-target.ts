@@ -146,7 +146,7 @@ export class MysqlTarget implements RestoreTarget {
         'TARGET_NOT_EMPTY',
         `${this.description} already has the tables ${present.join(', ')}`,
         {
-          hint: 'restore into another database, or pass --force to drop and recreate them',
+          hint: 'restore into another database, or pass --force to replace them (the old ones are kept aside)',
         },
       );
     }

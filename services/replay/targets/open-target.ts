@@ -14,6 +14,17 @@ export function defaultDatabaseName(at: TargetPoint, startedMs: number): string 
   return `tidemark_restore_${compactUtc(ms).replace('T', '_').replace('Z', '')}`;
 }
 
+/** The database a `--to` URI ends with. */
+function databaseOf(to: string, example: string): string {
+  const database = decodeURIComponent(new URL(to).pathname.replace(/^\//, ''));
+  if (!database) {
+    throw new TidemarkError('BAD_ARGUMENT', `--to ${to} names no database`, {
+      hint: `end the URI with the database to restore into, e.g. ${example}`,
+    });
+  }
+  return database;
+}
+
 export function openTarget(
   config: Config,
   to: string | undefined,
@@ -41,24 +52,14 @@ export function openTarget(
     return new DirTarget(path, format, startedMs);
   }
   if (/^mongodb(\+srv)?:\/\//.test(to)) {
-    const url = new URL(to);
-    const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
-    if (!database) {
-      throw new TidemarkError('BAD_ARGUMENT', `--to ${to} names no database`, {
-        hint: 'end the URI with the database to restore into, e.g. mongodb://localhost:27017/restore_0301',
-      });
-    }
-    return new MongoTarget(to, database, startedMs);
+    return new MongoTarget(to, databaseOf(to, 'mongodb://localhost:27017/restore_0301'), startedMs);
   }
   if (to.startsWith('mysql://')) {
-    const url = new URL(to);
-    const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
-    if (!database) {
-      throw new TidemarkError('BAD_ARGUMENT', `--to ${to} names no database`, {
-        hint: 'end the URI with the database to restore into, e.g. mysql://root@127.0.0.1:3306/restore_0301',
-      });
-    }
-    return new MysqlTarget(url, database, startedMs);
+    return new MysqlTarget(
+      new URL(to),
+      databaseOf(to, 'mysql://root@127.0.0.1:3306/restore_0301'),
+      startedMs,
+    );
   }
   throw new TidemarkError('BAD_ARGUMENT', `--to ${to} is not a place to restore into`, {
     hint: 'use mongodb://host/db, mysql://user@host/db or dir:/path',
