@@ -6,6 +6,7 @@ import { isTidemarkError } from '../core/index.js';
 import { captureCommand } from './commands/capture.js';
 import { configCommand } from './commands/config.js';
 import { changesCommand } from './commands/changes.js';
+import { exportCommand } from './commands/export.js';
 import { queryCommand } from './commands/query.js';
 import { restoreCommand } from './commands/restore.js';
 import { schedulerCommand } from './commands/scheduler.js';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   program.addCommand(configCommand());
   program.addCommand(restoreCommand());
   program.addCommand(queryCommand());
+  program.addCommand(exportCommand());
   program.addCommand(snapshotCommand());
   program.addCommand(changesCommand());
   program.addCommand(schedulerCommand());

@@ -138,7 +138,8 @@ export class QuerySession {
     readonly connection: DuckDBConnection,
     private readonly instance: DuckDBInstance,
     readonly plan: QueryPlan,
-    private readonly workDir: string,
+    /** This session's own scratch directory, removed on close. */
+    readonly scratchDir: string,
   ) {}
 
   /** Reads the query, plans which files and states it needs; with `load`, stages them and defines the tables. */
@@ -254,7 +255,7 @@ export class QuerySession {
   close(): void {
     this.connection.closeSync();
     this.instance.closeSync();
-    rmSync(this.workDir, { recursive: true, force: true });
+    rmSync(this.scratchDir, { recursive: true, force: true });
   }
 }
 
