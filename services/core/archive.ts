@@ -1,8 +1,8 @@
 // The cold archive as readers and writers see it: manifest entries (one per data file) and the data files
 // they describe, in an object store, optionally encrypted.
 
-import { avroType, type AvroSchema } from './avro.js';
-import { readAvroFile, writeAvroFile } from './avro-file.js';
+import { avroType, type AvroSchema, type AvroType } from './avro.js';
+import { readAvroBlocks, writeAvroFile } from './avro-file.js';
 import { manifestDayPrefixes, tableDir } from './archive-layout.js';
 import { decrypt, encrypt, isEncrypted, type Keyring } from './encryption.js';
 import { TidemarkError } from './errors.js';
@@ -46,21 +46,58 @@ export function encodeManifestEntry(entry: ManifestEntry, name: string): Promise
   return writeAvroFile(schema(), [entry], { name, codec: 'null' });
 }
 
-export async function decodeManifestEntry(body: Buffer, name: string): Promise<ManifestEntry> {
-  const file = await readAvroFile(body, name);
-  const record = file.records[0];
-  if (file.records.length !== 1 || record === undefined) {
-    throw new TidemarkError(
-      'OBJECT_CORRUPT',
-      `${name} should hold one manifest entry, not ${file.records.length}`,
+const manifestReaders = new Map<string, { type: AvroType; resolver: unknown }>();
+
+/** Decodes a manifest entry written by any version of its schema into today's (resolvers are cached per version). */
+export function decodeManifestEntry(body: Buffer, name: string): Promise<ManifestEntry> {
+  try {
+    const avro = readAvroBlocks(body, name);
+    const version = avro.metadata['tidemark.schema'] ?? avro.metadata['avro.schema'] ?? '';
+    const reader = avroType(schema() as AvroSchema);
+    let known = manifestReaders.get(version);
+    if (!known) {
+      known = { type: reader, resolver: reader.createResolver(avroType(avro.schema)) };
+      manifestReaders.set(version, known);
+    }
+    const records: ManifestEntry[] = [];
+    for (const { count, data } of avro.blocks()) {
+      let at = 0;
+      for (let i = 0; i < count; i++) {
+        const decoded = (
+          known.type as unknown as {
+            decode(b: Buffer, at: number, r: unknown): { value: ManifestEntry; offset: number };
+          }
+        ).decode(data, at, known.resolver);
+        if (decoded.offset < 0)
+          throw new TidemarkError('OBJECT_CORRUPT', `${name}: a record runs past its block`);
+        at = decoded.offset;
+        records.push(decoded.value);
+      }
+    }
+    const record = records[0];
+    if (records.length !== 1 || record === undefined) {
+      throw new TidemarkError(
+        'OBJECT_CORRUPT',
+        `${name} should hold one manifest entry, not ${records.length}`,
+      );
+    }
+    return Promise.resolve({ ...record, partition: Number(record.partition) });
+  } catch (err) {
+    if (err instanceof TidemarkError) return Promise.reject(err);
+    return Promise.reject(
+      new TidemarkError(
+        'OBJECT_CORRUPT',
+        `${name} is not a readable manifest entry: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      ),
     );
   }
-  // Resolve whatever version wrote it into today's schema.
-  const reader = avroType(schema() as AvroSchema);
-  const writer = avroType(file.schema);
-  const resolved = reader.fromBuffer(writer.toBuffer(record), reader.createResolver(writer)) as ManifestEntry;
-  return { ...resolved, partition: Number(resolved.partition) };
 }
+
+/** Manifest entries fetched at once while listing. */
+const MANIFEST_FETCHES = 16;
 
 export interface ListManifestOptions {
   /** Only days that can hold events between these times (ms). Omitted: every day of the table. */
@@ -84,11 +121,20 @@ export async function* listManifestEntries(
       ? manifestDayPrefixes(prefix, db, table, o.fromMs, o.toMs)
       : [`${[prefix, 'manifests', tableDir(db, table)].filter((p) => p).join('/')}/`];
   for (const dayPrefix of prefixes) {
-    for await (const info of store.list(dayPrefix)) {
-      const entry = await decodeManifestEntry(await store.get(info.key), `${store.url}/${info.key}`);
-      if (o.fromMs !== undefined && Number(entry.max_ts_ms) < o.fromMs) continue;
-      if (o.toMs !== undefined && Number(entry.min_ts_ms) > o.toMs) continue;
-      yield entry;
+    const keys: string[] = [];
+    for await (const info of store.list(dayPrefix)) keys.push(info.key);
+    // Fetched several at a time (each entry is its own small object), handed out in key order.
+    for (let i = 0; i < keys.length; i += MANIFEST_FETCHES) {
+      const entries = await Promise.all(
+        keys
+          .slice(i, i + MANIFEST_FETCHES)
+          .map(async (key) => decodeManifestEntry(await store.get(key), `${store.url}/${key}`)),
+      );
+      for (const entry of entries) {
+        if (o.fromMs !== undefined && Number(entry.max_ts_ms) < o.fromMs) continue;
+        if (o.toMs !== undefined && Number(entry.min_ts_ms) > o.toMs) continue;
+        yield entry;
+      }
     }
   }
 }

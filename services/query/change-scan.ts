@@ -26,12 +26,17 @@ import {
 } from '@duckdb/node-api';
 import {
   avroType,
+  decrypt,
+  isEncrypted,
+  verifySha256,
+  type Keyring,
   formatPosition,
   parsePosition,
   readAvroBlocks,
   rowSchema,
   TableCodec,
   TidemarkError,
+  type AvroBlocks,
   type AvroType,
   type ColumnDef,
   type ManifestEntry,
@@ -147,7 +152,7 @@ export function viewExpression(c: QueryColumn): string {
 
 export interface ScanFile {
   entry: ManifestEntry;
-  /** Where the checked, decrypted file waits on local disk. */
+  /** Where the file's stored bytes lie on local disk (the store's own file, or a fetched copy). */
   path: string;
   /** The highest position of the files before it in its partition, read or not. */
   after: string | undefined;
@@ -157,6 +162,8 @@ export interface ScanFile {
 
 export interface ScanTable {
   table: string;
+  /** Decrypts files written with client-side encryption. */
+  keyring: Keyring | undefined;
   columns: QueryColumn[];
   files: ScanFile[];
   fromMs: number | undefined;
@@ -233,10 +240,13 @@ class Cursor {
     };
   }
 
-  private readerFor(schema: Record<string, unknown>, name: string): VersionReader {
-    const codec = TableCodec.fromSchema(schema);
-    const known = this.readers.get(codec.version);
+  private readerFor(avro: AvroBlocks, name: string): VersionReader {
+    // Files of one schema version carry the same schema text: a reader is built once per version.
+    const text = avro.metadata['tidemark.schema'] ?? JSON.stringify(avro.schema);
+    const known = this.readers.get(text);
     if (known) return known;
+    const schema = avro.schema as Record<string, unknown>;
+    const codec = TableCodec.fromSchema(schema);
     const { schema: row, fields: avroFields } = rowSchema(codec.table);
     const byColumn = new Map(codec.table.columns.map((c, i) => [c.name, avroFields[i] as string]));
     const fields = this.projected.map((c) => (c?.column ? byColumn.get(c.column.name) : undefined));
@@ -267,7 +277,7 @@ class Cursor {
       );
     }
     const made = { type: reader, resolver, fields };
-    this.readers.set(codec.version, made);
+    this.readers.set(text, made);
     return made;
   }
 
@@ -289,8 +299,8 @@ class Cursor {
       const f = this.scan.files[this.file];
       if (!f) return false;
       const name = f.entry.object_key;
-      const avro = readAvroBlocks(readFileSync(f.path), name);
-      this.reader = this.readerFor(avro.schema as Record<string, unknown>, name);
+      const avro = readAvroBlocks(this.body(f), name);
+      this.reader = this.readerFor(avro, name);
       this.blocks = avro.blocks();
       this.decoded = 0;
       if (f.entry.partition !== this.partition) {
@@ -302,6 +312,23 @@ class Cursor {
         this.raise(BigInt(p.file), BigInt(p.offset), BigInt(p.row));
       }
     }
+  }
+
+  /** A file's bytes, checked against its manifest's SHA-256 and decrypted. */
+  private body(f: ScanFile): Buffer {
+    const stored = readFileSync(f.path);
+    verifySha256(f.path, f.entry.object_key, stored, f.entry.sha256);
+    if (!isEncrypted(stored)) return stored;
+    if (!this.scan.keyring) {
+      throw new TidemarkError(
+        'KEY_MISSING',
+        `${f.entry.object_key} is encrypted (key "${f.entry.key_id}") and no keys are configured`,
+        {
+          hint: 'configure tier.cold.encryption.keys with the master key that wrote the archive',
+        },
+      );
+    }
+    return decrypt(stored, this.scan.keyring, f.entry.object_key);
   }
 
   private finishFile(): void {

@@ -112,7 +112,7 @@ const p = (
 ): Predicate => ({
   column,
   op,
-  value: { kind, text } as Predicate['value'],
+  value: { kind, text },
   text: `${column} ${op} ${text}`,
 });
 

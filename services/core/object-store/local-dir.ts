@@ -27,6 +27,11 @@ export class LocalDirObjectStore implements ObjectStore {
     return join(this.root, ...key.split('/'));
   }
 
+  /** The file that holds an object, for readers that read it synchronously in place. */
+  localPath(key: string): string {
+    return this.path(key);
+  }
+
   async put(key: string, body: Buffer, options: PutOptions = {}): Promise<ObjectInfo> {
     const target = this.path(key);
     const sha256 = sha256ForPut(this.url, key, body, options.sha256);

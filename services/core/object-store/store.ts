@@ -29,6 +29,8 @@ export interface ObjectStore {
   /** Objects whose key starts with `prefix`, in key order, optionally only those after `startAfter`. */
   list(prefix: string, options?: { startAfter?: string }): AsyncIterable<ObjectInfo>;
   delete(keys: readonly string[]): Promise<void>;
+  /** Where an object lies on local disk, for stores that keep objects as files. */
+  localPath?(key: string): string;
 }
 
 export function sha256Hex(body: Buffer): string {

@@ -145,7 +145,7 @@ export async function writeArchive(dir: string, events: number, days: number): P
     });
     expected.events++;
     (expected.perDay[Math.floor((tsMs - BASE_MS) / DAY_MS)] as number)++;
-    (expected.perOp)[full.op]!++;
+    expected.perOp[full.op]!++;
     if ((pending[p] as KafkaMessage[]).length >= 5000) await flush(p);
   }
   for (let p = 0; p < PARTITIONS; p++) await flush(p);
