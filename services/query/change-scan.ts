@@ -26,6 +26,7 @@ import {
 } from '@duckdb/node-api';
 import {
   avroType,
+  columnAvroType,
   decrypt,
   isEncrypted,
   verifySha256,
@@ -70,6 +71,8 @@ export const quoteString = (text: string) => `'${text.replace(/'/g, "''")}'`;
 
 /** How a MySQL column travels into DuckDB (physical) and the SQL type the view casts it to. */
 export function columnTypes(c: ColumnDef): { physical: Physical; sqlType: string } {
+  // Binary, BLOB, BIT and geometry (WKB): whatever the archive holds as Avro bytes.
+  if (columnAvroType(c) === 'bytes') return { physical: 'blob', sqlType: 'BLOB' };
   switch (c.type) {
     case 'tinyint':
       return { physical: 'int', sqlType: c.unsigned ? 'UTINYINT' : 'TINYINT' };
@@ -105,15 +108,6 @@ export function columnTypes(c: ColumnDef): { physical: Physical; sqlType: string
       return { physical: 'text', sqlType: 'TIMESTAMP' };
     case 'json':
       return { physical: 'text', sqlType: 'JSON' };
-    case 'bit':
-    case 'binary':
-    case 'varbinary':
-    case 'tinyblob':
-    case 'blob':
-    case 'mediumblob':
-    case 'longblob':
-    case 'geometry':
-      return { physical: 'blob', sqlType: 'BLOB' };
     default:
       // TIME (MySQL's range passes DuckDB's), CHAR/VARCHAR/TEXT, ENUM, SET.
       return { physical: 'text', sqlType: 'VARCHAR' };

@@ -1,6 +1,22 @@
 // The chat messages the benchmarks write into their `messages` table: each row's body and creation time,
 // derived from its id so that a run writes the same rows every time.
 
+import type { TableSchema } from '../../services/core/index.js';
+
+/** The `chat.messages` table as capture describes it, for benchmarks that write change events themselves. */
+export const MESSAGES_TABLE: TableSchema = {
+  db: 'chat',
+  table: 'messages',
+  columns: [
+    { name: 'id', type: 'bigint' },
+    { name: 'room_id', type: 'int' },
+    { name: 'user_id', type: 'bigint' },
+    { name: 'body', type: 'varchar' },
+    { name: 'created_at', type: 'datetime', fsp: 6 },
+  ],
+  primaryKey: ['id'],
+};
+
 const BODIES = [
   'has anyone started on the reading for Thursday? I am stuck on the second chapter already',
   'the slides from today are up on the course page, the diagrams are near the end of the deck',

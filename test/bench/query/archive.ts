@@ -19,25 +19,14 @@ import {
 import { ColdArchive } from '../../../services/tiering/cold-archive.js';
 import type { Committed, PartitionContext } from '../../../services/tiering/consumer.js';
 import { TierMetrics } from '../../../services/tiering/metrics.js';
-import { messageBody, messageTime } from '../chat-messages.js';
+import { MESSAGES_TABLE, messageBody, messageTime } from '../chat-messages.js';
 
 export const BASE_MS = Date.UTC(2026, 1, 1);
 export const DAY_MS = 86_400_000;
 export const ROOMS = 500;
 const PARTITIONS = 2;
 
-export const codec = new TableCodec({
-  db: 'chat',
-  table: 'messages',
-  columns: [
-    { name: 'id', type: 'bigint' },
-    { name: 'room_id', type: 'int' },
-    { name: 'user_id', type: 'bigint' },
-    { name: 'body', type: 'text' },
-    { name: 'created_at', type: 'datetime', fsp: 6 },
-  ],
-  primaryKey: ['id'],
-});
+export const codec = new TableCodec(MESSAGES_TABLE);
 
 class Partition implements PartitionContext {
   generation = 1;

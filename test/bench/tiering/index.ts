@@ -30,14 +30,13 @@ import {
   type ChangeEvent,
   type ObjectStore,
   type Row,
-  type TableSchema,
 } from '../../../services/core/index.js';
 import { META, runTierDaemon, type RowMeta } from '../../../services/tiering/index.js';
 import { captureFixture } from '../../support/capture-fixture.js';
 import { eventually } from '../../support/eventually.js';
 import { CaptureProcess, freePort } from '../../support/capture-process.js';
 import { localServices, s3Settings, uniqueName } from '../../support/local-services.js';
-import { messageBody, messageTime } from '../chat-messages.js';
+import { MESSAGES_TABLE, messageBody, messageTime } from '../chat-messages.js';
 import { logTail, removeProcess } from '../daemon.js';
 import { fmt, positiveNumber, rate, report, step, type Measurement } from '../measure.js';
 import { errorText, printFailures, printTargets, type Target } from '../outcome.js';
@@ -71,18 +70,7 @@ const logger = createLogger({ level: 'warn' });
 
 const DB = 'chat';
 const TABLE = 'messages';
-const TABLE_SCHEMA: TableSchema = {
-  db: DB,
-  table: TABLE,
-  columns: [
-    { name: 'id', type: 'bigint' },
-    { name: 'room_id', type: 'int' },
-    { name: 'user_id', type: 'bigint' },
-    { name: 'body', type: 'varchar' },
-    { name: 'created_at', type: 'datetime', fsp: 6 },
-  ],
-  primaryKey: ['id'],
-};
+const TABLE_SCHEMA = MESSAGES_TABLE;
 
 /** The i-th change event (i from 1): an insert of a chat message, as capture would publish it. */
 function messageEvent(codec: TableCodec, i: number, baseMs: number): ChangeEvent {
