@@ -69,6 +69,7 @@ describe('archive layout', () => {
       key_id: null,
       column_stats: { room_id: { min: '7', max: '42' } },
       written_ms: 3n,
+      positions_ascending: true,
     };
     expect(type.fromBuffer(type.toBuffer(entry))).toEqual(entry);
   });

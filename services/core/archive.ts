@@ -33,6 +33,8 @@ export interface ManifestEntry {
   key_id: string | null;
   column_stats: Record<string, ColumnRange>;
   written_ms: bigint;
+  /** Positions strictly increase through the file; false when unknown. */
+  positions_ascending: boolean;
 }
 
 let manifestSchema: Record<string, unknown> | undefined;

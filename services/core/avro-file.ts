@@ -172,6 +172,8 @@ export interface AvroBlocks {
   metadata: Record<string, string>;
   /** Each block's records as raw Avro binary, decompressed: decode them one by one with `type.decode`. */
   blocks(): Generator<{ count: number; data: Buffer }>;
+  /** The number of records, from the block headers alone (nothing is decompressed); sync markers checked. */
+  countRecords(): number;
 }
 
 /**
@@ -198,19 +200,32 @@ export function readAvroBlocks(body: Buffer, name: string): AvroBlocks {
   const codec = metadata['avro.codec'] ?? 'null';
   if (codec !== 'null' && codec !== 'deflate') throw corrupt(`unknown codec ${codec}`);
   const schema = JSON.parse(metadata['tidemark.schema'] ?? metadata['avro.schema'] ?? 'null') as AvroSchema;
+  const blockAt = (offset: number) => {
+    const count = LONG_TYPE.decode(body, offset);
+    const size = LONG_TYPE.decode(body, count.offset);
+    if (count.offset < 0 || size.offset < 0) throw corrupt('truncated block header');
+    const start = size.offset;
+    const end = start + Number(size.value);
+    if (end + 16 > body.length) throw corrupt('truncated block');
+    if (!body.subarray(end, end + 16).equals(sync)) throw corrupt('bad sync marker');
+    return { count: Number(count.value), start, end };
+  };
   return {
     schema,
     codec,
     metadata,
+    countRecords() {
+      let n = 0;
+      for (let next = at; next < body.length;) {
+        const block = blockAt(next);
+        n += block.count;
+        next = block.end + 16;
+      }
+      return n;
+    },
     *blocks() {
       while (at < body.length) {
-        const count = LONG_TYPE.decode(body, at);
-        const size = LONG_TYPE.decode(body, count.offset);
-        if (count.offset < 0 || size.offset < 0) throw corrupt('truncated block header');
-        const start = size.offset;
-        const end = start + Number(size.value);
-        if (end + 16 > body.length) throw corrupt('truncated block');
-        if (!body.subarray(end, end + 16).equals(sync)) throw corrupt('bad sync marker');
+        const { count, start, end } = blockAt(at);
         const raw = body.subarray(start, end);
         let data: Buffer;
         try {
@@ -219,7 +234,7 @@ export function readAvroBlocks(body: Buffer, name: string): AvroBlocks {
           throw corrupt((err as Error).message);
         }
         at = end + 16;
-        yield { count: Number(count.value), data };
+        yield { count, data };
       }
     },
   };

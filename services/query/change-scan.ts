@@ -1,14 +1,9 @@
-// The change tables DuckDB queries: a table function, `tidemark_changes('<db>.<table>')`, that decodes the
-// selected archive files straight into DuckDB's column vectors, and a view per table in the `changes`
-// schema that gives every column its SQL type. DuckDB tells the function which columns a query uses, and
-// only those are decoded (Avro schema resolution skips the rest), so `count(*)` or a group-by on two
-// columns does not pay for message bodies.
-//
-// Rows are deduplicated by position as every reader of the archive must (a capture crash may re-send):
-// within a partition positions only grow, so an event at or below the highest position already seen in
-// its partition is a re-send and is dropped.
+// The change tables DuckDB queries: a table function, `tidemark_changes('<db>.<table>')`, that hands the
+// selected archive files to the decode workers and copies their columns into DuckDB's vectors, and a view
+// per table in the `changes` schema that gives every column its SQL type. DuckDB tells the function which
+// columns a query uses, and only those are decoded, so `count(*)` or a group-by on two columns does not pay
+// for message bodies.
 
-import { readFileSync } from 'node:fs';
 import {
   BIGINT,
   BLOB,
@@ -22,29 +17,16 @@ import {
   type DuckDBConnection,
   type DuckDBDataChunk,
   type DuckDBType,
-  type DuckDBVector,
 } from '@duckdb/node-api';
 import {
-  avroType,
   columnAvroType,
-  decrypt,
-  isEncrypted,
-  verifySha256,
-  type Keyring,
-  formatPosition,
-  parsePosition,
-  readAvroBlocks,
-  rowSchema,
-  TableCodec,
   TidemarkError,
-  type AvroBlocks,
-  type AvroType,
   type ColumnDef,
   type ManifestEntry,
   type RowValue,
 } from '../core/index.js';
-
-type Physical = 'int' | 'bigint' | 'float' | 'double' | 'text' | 'blob';
+import type { DecodePool, LocalDecoder, ScanChannel } from './decode-pool.js';
+import type { DecodedFile, Physical, ProjectedColumn } from './file-decoder.js';
 
 const DUCK_TYPES: Record<Physical, DuckDBType> = {
   int: INTEGER,
@@ -116,7 +98,8 @@ export function columnTypes(c: ColumnDef): { physical: Physical; sqlType: string
 
 const META: { meta: NonNullable<QueryColumn['meta']>; name: string; physical: Physical; sqlType: string }[] =
   [
-    { meta: 'op', name: '_op', physical: 'text', sqlType: 'VARCHAR' },
+    // Decoded as a small code; the view spells it.
+    { meta: 'op', name: '_op', physical: 'int', sqlType: 'VARCHAR' },
     { meta: 'ts', name: '_ts', physical: 'double', sqlType: 'TIMESTAMP' },
     { meta: 'pos', name: '_pos', physical: 'text', sqlType: 'VARCHAR' },
     { meta: 'tx', name: '_tx', physical: 'text', sqlType: 'VARCHAR' },
@@ -138,6 +121,7 @@ export function changeColumns(columns: readonly ColumnDef[]): QueryColumn[] {
 export function viewExpression(c: QueryColumn): string {
   const id = quoteIdent(c.name);
   if (c.meta === 'ts') return `epoch_ms(CAST(${id} AS BIGINT)) AS ${id}`;
+  if (c.meta === 'op') return `(['c', 'u', 'd', 'r'])[${id} + 1] AS ${id}`;
   if (['VARCHAR', 'INTEGER', 'BIGINT', 'DOUBLE', 'FLOAT', 'BLOB'].includes(c.sqlType)) return id;
   // Zero dates ('0000-00-00') have no SQL value and read as NULL.
   const cast = c.sqlType === 'DATE' || c.sqlType === 'TIMESTAMP' ? 'TRY_CAST' : 'CAST';
@@ -156,30 +140,15 @@ export interface ScanFile {
 
 export interface ScanTable {
   table: string;
-  /** Decrypts files written with client-side encryption. */
-  keyring: Keyring | undefined;
   columns: QueryColumn[];
   files: ScanFile[];
   fromMs: number | undefined;
   toMs: number | undefined;
 }
 
-interface Envelope {
-  op?: string;
-  before?: Record<string, RowValue> | null;
-  after?: Record<string, RowValue> | null;
-  key?: string;
-  ts_ms?: bigint;
-  pos: { file: bigint; offset: bigint; row: bigint };
-  tx?: string | null;
-}
-
-/** A reader of one schema version with only the fields a scan needs. */
-interface VersionReader {
-  type: AvroType;
-  resolver: unknown;
-  /** Per projected column: the Avro field of the row that holds it in this version (undefined: NULL). */
-  fields: (string | undefined)[];
+/** DuckDB types of the physical columns. */
+export function physicalTypes(columns: readonly QueryColumn[]): DuckDBType[] {
+  return columns.map((c) => DUCK_TYPES[c.physical]);
 }
 
 const setters: Record<Physical, (v: RowValue) => unknown> = {
@@ -192,241 +161,100 @@ const setters: Record<Physical, (v: RowValue) => unknown> = {
   blob: (v) => (v === null ? null : new DuckDBBlobValue(Buffer.isBuffer(v) ? v : Buffer.from(String(v)))),
 };
 
-/** DuckDB types of the physical columns. */
-export function physicalTypes(columns: readonly QueryColumn[]): DuckDBType[] {
-  return columns.map((c) => DUCK_TYPES[c.physical]);
-}
-
 /** Per column, the conversion of a row value into what its vector takes. */
 export function physicalSetters(columns: readonly QueryColumn[]): ((v: RowValue) => unknown)[] {
   return columns.map((c) => setters[c.physical]);
 }
 
-/** One scan of one change table: files in partition and offset order, decoded block by block. */
+/** What a decode worker must produce for a query column. */
+function projection(c: QueryColumn | undefined): ProjectedColumn {
+  if (!c) return { kind: 'none' };
+  if (c.meta) return { kind: 'meta', meta: c.meta };
+  return { kind: 'row', column: (c.column as ColumnDef).name, physical: c.physical };
+}
+
+/** One scan of one change table: files decoded ahead by the workers, taken in order, chunk by chunk. */
 class Cursor {
-  private file = -1;
-  private blocks: Generator<{ count: number; data: Buffer }> | undefined;
-  private data: Buffer = Buffer.alloc(0);
+  private submitted = 0;
+  private taken = 0;
+  private current: DecodedFile | undefined;
   private at = 0;
-  private left = 0;
-  private decoded = 0;
-  private reader: VersionReader | undefined;
-  private maxFile = -1n;
-  private maxOffset = -1n;
-  private maxRow = -1n;
-  private partition = -1;
-  private readonly needs: { op: boolean; row: boolean; key: boolean; ts: boolean; tx: boolean };
-  private readonly readers = new Map<string, VersionReader>();
+  private readonly columns: ProjectedColumn[];
+  /** No column values are wanted (count(*)). */
+  private readonly countOnly: boolean;
 
   constructor(
     private readonly scan: ScanTable,
+    private readonly channel: ScanChannel,
     /** The projected columns, in output order; undefined for the placeholder column. */
     private readonly projected: (QueryColumn | undefined)[],
     private readonly onRows: (rows: number) => void,
   ) {
-    const used = projected.filter((c): c is QueryColumn => c !== undefined);
-    this.needs = {
-      op: used.some((c) => c.meta === 'op'),
-      row: used.some((c) => c.column !== undefined),
-      key: used.some((c) => c.meta === 'key'),
-      ts: used.some((c) => c.meta === 'ts') || scan.files.some((f) => f.trim),
-      tx: used.some((c) => c.meta === 'tx'),
-    };
+    this.columns = projected.map(projection);
+    this.countOnly = this.columns.every((c) => c.kind === 'none');
   }
 
-  private readerFor(avro: AvroBlocks, name: string): VersionReader {
-    // Files of one schema version carry the same schema text: a reader is built once per version.
-    const text = avro.metadata['tidemark.schema'] ?? JSON.stringify(avro.schema);
-    const known = this.readers.get(text);
-    if (known) return known;
-    const schema = avro.schema as Record<string, unknown>;
-    const codec = TableCodec.fromSchema(schema);
-    const { schema: row, fields: avroFields } = rowSchema(codec.table);
-    const byColumn = new Map(codec.table.columns.map((c, i) => [c.name, avroFields[i] as string]));
-    const fields = this.projected.map((c) => (c?.column ? byColumn.get(c.column.name) : undefined));
-    const wanted = new Set(fields.filter((f): f is string => f !== undefined));
-    const writerFields = schema.fields as Record<string, unknown>[];
-    const keep = (n: string) => writerFields.find((f) => f.name === n) as Record<string, unknown>;
-    const readerFields: Record<string, unknown>[] = [];
-    if (this.needs.op) readerFields.push(keep('op'));
-    if (this.needs.row) {
-      const rowFields = (row.fields as Record<string, unknown>[]).filter((f) => wanted.has(String(f.name)));
-      readerFields.push(
-        { name: 'before', type: ['null', { ...row, fields: rowFields }], default: null },
-        { name: 'after', type: ['null', 'tidemark.Row'], default: null },
-      );
-    }
-    if (this.needs.key) readerFields.push(keep('key'));
-    if (this.needs.ts) readerFields.push(keep('ts_ms'));
-    readerFields.push(keep('pos'));
-    if (this.needs.tx) readerFields.push(keep('tx'));
-    const reader = avroType({ ...schema, fields: readerFields } as never);
-    let resolver: unknown;
-    try {
-      resolver = reader.createResolver(avroType(schema as never));
-    } catch (err) {
-      throw new TidemarkError(
-        'OBJECT_CORRUPT',
-        `${name}: its schema cannot be read: ${(err as Error).message}`,
-      );
-    }
-    const made = { type: reader, resolver, fields };
-    this.readers.set(text, made);
-    return made;
-  }
-
-  /** Moves to the next block with records; false when every file is read. */
-  private nextBlock(): boolean {
-    for (;;) {
-      if (this.blocks) {
-        const next = this.blocks.next();
-        if (!next.done) {
-          this.data = next.value.data;
-          this.at = 0;
-          this.left = next.value.count;
-          if (this.left > 0) return true;
-          continue;
-        }
-        this.finishFile();
-      }
-      this.file++;
-      const f = this.scan.files[this.file];
-      if (!f) return false;
-      const name = f.entry.object_key;
-      const avro = readAvroBlocks(this.body(f), name);
-      this.reader = this.readerFor(avro, name);
-      this.blocks = avro.blocks();
-      this.decoded = 0;
-      if (f.entry.partition !== this.partition) {
-        this.partition = f.entry.partition;
-        this.maxFile = this.maxOffset = this.maxRow = -1n;
-      }
-      if (f.after !== undefined) {
-        const p = parsePosition(f.after);
-        this.raise(BigInt(p.file), BigInt(p.offset), BigInt(p.row));
-      }
-    }
-  }
-
-  /** A file's bytes, checked against its manifest's SHA-256 and decrypted. */
-  private body(f: ScanFile): Buffer {
-    const stored = readFileSync(f.path);
-    verifySha256(f.path, f.entry.object_key, stored, f.entry.sha256);
-    if (!isEncrypted(stored)) return stored;
-    if (!this.scan.keyring) {
-      throw new TidemarkError(
-        'KEY_MISSING',
-        `${f.entry.object_key} is encrypted (key "${f.entry.key_id}") and no keys are configured`,
-        {
-          hint: 'configure tier.cold.encryption.keys with the master key that wrote the archive',
-        },
-      );
-    }
-    return decrypt(stored, this.scan.keyring, f.entry.object_key);
-  }
-
-  private finishFile(): void {
-    const f = this.scan.files[this.file];
-    if (f && BigInt(this.decoded) !== f.entry.rows) {
-      throw new TidemarkError(
-        'OBJECT_CORRUPT',
-        `${f.entry.object_key} holds ${this.decoded} events, its manifest says ${f.entry.rows}`,
-      );
-    }
-    this.blocks = undefined;
-  }
-
-  private raise(file: bigint, offset: bigint, row: bigint): void {
-    if (
-      file > this.maxFile ||
-      (file === this.maxFile && (offset > this.maxOffset || (offset === this.maxOffset && row > this.maxRow)))
-    ) {
-      this.maxFile = file;
-      this.maxOffset = offset;
-      this.maxRow = row;
+  private submitAhead(): void {
+    const { files } = this.scan;
+    while (this.submitted < files.length && this.submitted < this.taken + this.channel.depth) {
+      const f = files[this.submitted] as ScanFile;
+      this.channel.submit(this.submitted, {
+        path: f.path,
+        objectKey: f.entry.object_key,
+        sha256: f.entry.sha256,
+        keyId: f.entry.key_id,
+        rows: Number(f.entry.rows),
+        after: f.after,
+        fromMs: f.trim ? this.scan.fromMs : undefined,
+        toMs: f.trim ? this.scan.toMs : undefined,
+        columns: this.columns,
+        countOnly:
+          this.countOnly &&
+          !f.trim &&
+          f.entry.positions_ascending &&
+          (f.after === undefined || f.entry.first_pos > f.after),
+      });
+      this.submitted++;
     }
   }
 
   /** Fills one output chunk; a chunk of zero rows ends the scan. */
   fill(out: DuckDBDataChunk, size: number): void {
-    out.rowCount = size;
-    const vectors: (DuckDBVector | undefined)[] = this.projected.map((c, i) =>
-      c ? out.getColumnVector(i) : undefined,
-    );
-    const set = this.projected.map((c) => (c ? setters[c.physical] : undefined));
-    const { fromMs, toMs } = this.scan;
-    let k = 0;
-    while (k < size) {
-      if (this.left === 0 && !this.nextBlock()) break;
-      const reader = this.reader as VersionReader;
-      const file = this.scan.files[this.file] as ScanFile;
-      let decoded: { value: unknown; offset: number };
-      try {
-        decoded = (
-          reader.type as unknown as { decode(b: Buffer, at: number, r: unknown): typeof decoded }
-        ).decode(this.data, this.at, reader.resolver);
-      } catch (err) {
-        throw new TidemarkError(
-          'OBJECT_CORRUPT',
-          `${file.entry.object_key}: record ${this.decoded} does not decode: ${(err as Error).message}`,
-        );
+    while (!this.current || this.at >= this.current.rows) {
+      if (this.taken >= this.scan.files.length) {
+        out.rowCount = 0;
+        this.channel.close();
+        return;
       }
-      if (decoded.offset < 0) {
-        throw new TidemarkError('OBJECT_CORRUPT', `${file.entry.object_key}: a record runs past its block`);
-      }
-      this.at = decoded.offset;
-      this.left--;
-      this.decoded++;
-      const e = decoded.value as Envelope;
-      const { file: pf, offset: po, row: pr } = e.pos;
-      if (
-        pf < this.maxFile ||
-        (pf === this.maxFile && (po < this.maxOffset || (po === this.maxOffset && pr <= this.maxRow)))
-      ) {
-        continue;
-      }
-      this.maxFile = pf;
-      this.maxOffset = po;
-      this.maxRow = pr;
-      if (file.trim) {
-        const ts = Number(e.ts_ms);
-        if ((fromMs !== undefined && ts < fromMs) || (toMs !== undefined && ts > toMs)) continue;
-      }
-      const row = e.after ?? e.before ?? null;
-      for (let j = 0; j < vectors.length; j++) {
-        const vector = vectors[j];
-        if (!vector) continue;
-        const c = this.projected[j] as QueryColumn;
-        let v: RowValue;
-        switch (c.meta) {
-          case 'op':
-            v = e.op as string;
-            break;
-          case 'ts':
-            v = Number(e.ts_ms);
-            break;
-          case 'pos':
-            v = formatPosition({ file: Number(pf), offset: Number(po), row: Number(pr) });
-            break;
-          case 'tx':
-            v = e.tx ?? null;
-            break;
-          case 'key':
-            v = e.key as string;
-            break;
-          default: {
-            const field = reader.fields[j];
-            v = field === undefined || row === null ? null : (row[field] ?? null);
-            v = (set[j] as (x: RowValue) => RowValue)(v);
-          }
-        }
-        vector.setItem(k, v as never);
-      }
-      k++;
+      this.submitAhead();
+      const f = this.scan.files[this.taken] as ScanFile;
+      this.current = this.channel.take(this.taken++, f.entry.object_key);
+      this.at = 0;
     }
-    for (const v of vectors) v?.flush();
-    out.rowCount = k;
-    this.onRows(k);
+    this.submitAhead();
+    const n = Math.min(size, this.current.rows - this.at);
+    out.rowCount = n;
+    for (let j = 0; j < this.columns.length; j++) {
+      const column = this.current.columns[j];
+      if (!column) continue;
+      const vector = out.getColumnVector(j);
+      const from = this.at;
+      if (column.kind === 'any') {
+        const blob = this.projected[j]?.physical === 'blob';
+        for (let k = 0; k < n; k++) {
+          const v = column.values[from + k] ?? null;
+          vector.setItem(k, (blob && v !== null ? new DuckDBBlobValue(v as Uint8Array) : v) as never);
+        }
+      } else {
+        const { values, nulls } = column;
+        for (let k = 0; k < n; k++) {
+          vector.setItem(k, (nulls && nulls[from + k] ? null : values[from + k]) as never);
+        }
+      }
+      vector.flush();
+    }
+    this.at += n;
+    this.onRows(n);
   }
 }
 
@@ -434,6 +262,7 @@ class Cursor {
 export function registerChangeScan(
   connection: DuckDBConnection,
   tables: ReadonlyMap<string, ScanTable>,
+  pool: DecodePool | LocalDecoder,
   onRows: (rows: number) => void = () => {},
   onError: (err: TidemarkError) => void = () => {},
 ): void {
@@ -461,7 +290,7 @@ export function registerChangeScan(
       initFunction: (info) => {
         const { scan } = info.bindData as { scan: ScanTable };
         const projected = info.getColumnIndexes().map((i) => (i === 0 ? undefined : scan.columns[i - 1]));
-        info.setInitData({ cursor: new Cursor(scan, projected, onRows) });
+        info.setInitData({ cursor: new Cursor(scan, pool.channel(), projected, onRows) });
       },
       mainFunction: (info, out) => {
         const { cursor } = info.initData as { cursor: Cursor };

@@ -112,7 +112,7 @@ export async function runExport(ctx: QueryContext, req: ExportRequest): Promise<
       exported.push({ table, rows, files: files.length, bytes, location });
       ctx.logger.info({ table, rows, files: files.length, location }, 'export: table written');
     } finally {
-      session.close();
+      await session.close();
     }
   }
   return { tables: exported, seconds: (Date.now() - started) / 1000 };

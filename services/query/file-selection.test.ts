@@ -100,6 +100,7 @@ function entry(o: Partial<ManifestEntry> = {}): ManifestEntry {
       body: { min: 'b', max: 'm' },
     },
     written_ms: 0n,
+    positions_ascending: true,
     ...o,
   };
 }

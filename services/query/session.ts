@@ -43,6 +43,7 @@ import {
   type ScanFile,
   type ScanTable,
 } from './change-scan.js';
+import { DecodePool, LocalDecoder } from './decode-pool.js';
 import { selectFiles, type FileDecision, type TimeWindow } from './file-selection.js';
 import { cteNames, tableReferences, type Predicate } from './sql-shape.js';
 
@@ -61,6 +62,8 @@ export interface QueryRequest {
   /** The point the state tables show (default: latest). */
   at?: string | undefined;
   maxKeys?: number;
+  /** Decode in worker threads when the query reads at least this many events (default 300,000). */
+  workersFrom?: number;
 }
 
 export interface ChangeTablePlan {
@@ -83,6 +86,8 @@ export interface QueryPlan {
 }
 
 const STAGE_CONCURRENCY = 4;
+/** Events a query must decode before starting decode workers pays (a worker takes a fraction of a second to start). */
+const WORKERS_FROM_EVENTS = 300_000;
 
 /** --from/--to as a window in ms; positions are for restores, not for event-time windows. */
 export function timeWindow(from: string | undefined, to: string | undefined, nowMs?: number): TimeWindow {
@@ -133,6 +138,8 @@ function referenceTimeBounds(predicates: readonly Predicate[], window: TimeWindo
 export class QuerySession {
   /** The first failure of a scan (a damaged file, a wrong key): reported as itself, not as a SQL error. */
   private scanFailure: TidemarkError | undefined;
+  /** Decode workers (or the in-process decoder), while the session has change tables. */
+  private pool: DecodePool | LocalDecoder | undefined;
 
   private constructor(
     readonly connection: DuckDBConnection,
@@ -148,6 +155,7 @@ export class QuerySession {
     const window = timeWindow(req.from, req.to, ctx.nowMs);
     const workDir = mkdtempSync(join(ctx.config.replay.tmpDir ?? tmpdir(), 'tidemark-query-'));
     let instance: DuckDBInstance | undefined;
+    let pool: DecodePool | LocalDecoder | undefined;
     try {
       mkdirSync(join(workDir, 'spill'));
       instance = await DuckDBInstance.create(':memory:', {
@@ -173,15 +181,27 @@ export class QuerySession {
         }
       }
       const plan: QueryPlan = { changes: [], state: [], window };
-      const scans = new Map<string, ScanTable>();
+      const planned = [];
       for (const [table, references] of changeRefs) {
-        const planned = await planChangeTable(archive, table, references, window);
-        plan.changes.push(planned.plan);
-        if (load) scans.set(table, await stageTable(ctx, archive, planned, window, workDir));
+        const p = await planChangeTable(archive, table, references, window);
+        plan.changes.push(p.plan);
+        planned.push(p);
+      }
+      const scans = new Map<string, ScanTable>();
+      if (load && planned.length > 0) {
+        // Workers start while the files are fetched; a small scan decodes here.
+        const events = plan.changes.reduce(
+          (n, t) => n + t.decisions.reduce((m, d) => m + (d.read ? Number(d.entry.rows) : 0), 0),
+          0,
+        );
+        pool =
+          events >= WORKERS_FROM_EVENTS ? new DecodePool(archive.keyring) : new LocalDecoder(archive.keyring);
+        for (const p of planned) scans.set(p.plan.table, await stageTable(ctx, archive, p, window, workDir));
       }
       const at = req.at ?? 'latest';
       for (const table of stateTables) plan.state.push({ table, at });
       const session = new QuerySession(connection, instance, plan, workDir);
+      session.pool = pool;
       if (load) {
         let rows = 0;
         const total = [...scans.values()].reduce(
@@ -190,22 +210,26 @@ export class QuerySession {
         );
         ctx.progress?.start(total);
         ctx.progress?.phase('querying');
-        registerChangeScan(
-          connection,
-          scans,
-          (n) => {
-            rows += n;
-            ctx.progress?.update(rows, 0);
-          },
-          (err) => (session.scanFailure ??= err),
-        );
-        if (scans.size > 0) await connection.run('CREATE SCHEMA IF NOT EXISTS changes');
+        if (pool) {
+          registerChangeScan(
+            connection,
+            scans,
+            pool,
+            (n) => {
+              rows += n;
+              ctx.progress?.update(rows, 0);
+            },
+            (err) => (session.scanFailure ??= err),
+          );
+          await connection.run('CREATE SCHEMA IF NOT EXISTS changes');
+        }
         for (const scan of scans.values()) await connection.run(changeViewSql(scan));
         for (const table of stateTables) await session.loadState(ctx, archive, table, at, req.maxKeys);
       }
       return session;
     } catch (err) {
       instance?.closeSync();
+      await pool?.close();
       rmSync(workDir, { recursive: true, force: true });
       throw err;
     }
@@ -252,9 +276,10 @@ export class QuerySession {
     return this.scanFailure ?? sqlError(err, sql);
   }
 
-  close(): void {
+  async close(): Promise<void> {
     this.connection.closeSync();
     this.instance.closeSync();
+    await this.pool?.close();
     rmSync(this.scratchDir, { recursive: true, force: true });
   }
 }
@@ -433,7 +458,6 @@ async function stageTable(
   );
   return {
     table: plan.table,
-    keyring: archive.keyring,
     columns,
     files,
     fromMs: window.fromMs,

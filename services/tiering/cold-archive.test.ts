@@ -186,6 +186,30 @@ describe('cold archive', () => {
     expect(parseCutMetadata(cutMetadata(2n))).toBe(2n);
   });
 
+  it('marks a file whose positions do not always grow (a re-sent change inside it)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tm-cold-'));
+    const { store, sink } = archive(dir);
+    const ctx = new FakePartition();
+    const resent = message(1, T0 + 1000);
+    await sink.apply(
+      batch([message(0, T0), message(1, T0 + 1000), message(2, T0 + 2000), message(3, T0 + 3000)]),
+      ctx,
+    );
+    await sink.apply(
+      batch([
+        message(4, T0 + 4000),
+        { ...resent, offset: '5' },
+        message(6, T0 + 6000),
+        message(7, T0 + 7000),
+      ]),
+      ctx,
+    );
+    expect((await entries(store)).map((e) => [e.first_offset, e.positions_ascending])).toEqual([
+      [0n, true],
+      [4n, false],
+    ]);
+  });
+
   it('closes a file left open on a quiet partition after flushAfterSeconds', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tm-cold-'));
     const { store, sink } = archive(dir, { flushAfterSeconds: 0.05 });

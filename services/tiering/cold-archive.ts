@@ -100,6 +100,8 @@ interface OpenFile {
   maxTs: number;
   firstPos: Position;
   lastPos: Position;
+  /** Every position so far above the one before it (lastPos is the highest so far). */
+  ascending: boolean;
   stats: Map<string, { min: RowValue; max: RowValue }>;
   openedAt: number;
 }
@@ -276,10 +278,13 @@ export class ColdArchive implements TierSink {
         maxTs: ts,
         firstPos: pos,
         lastPos: pos,
+        ascending: true,
         stats: new Map(),
         openedAt: Date.now(),
       };
       state.file = file;
+    } else if (comparePositions(pos, file.lastPos) <= 0) {
+      file.ascending = false;
     }
     file.records.push(value);
     file.bytes += value.length;
@@ -357,6 +362,7 @@ export class ColdArchive implements TierSink {
         ]),
       ),
       written_ms: BigInt(Date.now()),
+      positions_ascending: file.ascending,
     };
     const mKey = manifestKey(this.o.config.prefix, id);
     await this.o.store.put(mKey, await encodeManifestEntry(entry, mKey));

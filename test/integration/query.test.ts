@@ -44,7 +44,7 @@ describe('query', () => {
       await writeResult(session, sql, 'jsonl', (l) => lines.push(l));
       return lines.map((l) => JSON.parse(l) as Record<string, unknown>);
     } finally {
-      session.close();
+      await session.close();
     }
   };
   const filesRead = async (sql: string, over: Partial<QueryRequest> = {}) => {
@@ -53,7 +53,7 @@ describe('query', () => {
       const d = session.plan.changes[0]!.decisions;
       return { read: d.filter((x) => x.read).length, total: d.length };
     } finally {
-      session.close();
+      await session.close();
     }
   };
 

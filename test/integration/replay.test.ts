@@ -21,6 +21,8 @@ import {
 import { listChanges } from '../../services/replay/changes.js';
 import { describePlan, planFor, runRestore, type RestoreRequest } from '../../services/replay/restore.js';
 import { createSnapshot, showSnapshot, snapshots } from '../../services/replay/snapshots.js';
+import { writeResult } from '../../services/query/output.js';
+import { QuerySession } from '../../services/query/session.js';
 import { sameState, sourceSnapshot, sourceState } from '../support/change-ledger.js';
 import { rejectionOf } from '../support/error-of.js';
 import { localServices, uniqueName } from '../support/local-services.js';
@@ -571,13 +573,32 @@ describe('restore of an encrypted archive in S3', () => {
         const diff = sameState(got, expected);
         return diff.missing.length + diff.extra.length + diff.different.length === 0 ? got : undefined;
       });
+      // tidemark query reads the same archive, in decode workers and in process alike.
+      const count = async (cfg: Config, workersFrom: number) => {
+        const sql = `SELECT count(*) AS n, sum(karma) AS karma FROM changes."${users}" WHERE _op = 'r'`;
+        const session = await QuerySession.open({ config: cfg, logger }, { sql, workersFrom }, true);
+        try {
+          const lines: string[] = [];
+          await writeResult(session, sql, 'jsonl', (l) => lines.push(l));
+          return JSON.parse(lines[0]!) as { n: string; karma: string };
+        } finally {
+          await session.close();
+        }
+      };
+      const inserted = { n: '20', karma: String(((20n * 21n) / 2n) << 40n) };
+      expect(await count(config, 0)).toEqual(inserted);
+      expect(await count(config, Infinity)).toEqual(inserted);
       const noKeys = structuredClone(config);
       delete noKeys.tier!.cold!.encryption;
       expect((await rejectionOf(restore(noKeys, 'no-key'))).code).toBe('KEY_MISSING');
+      for (const workersFrom of [0, Infinity]) {
+        expect((await rejectionOf(count(noKeys, workersFrom))).code).toBe('KEY_MISSING');
+      }
       const wrong = structuredClone(config);
       wrong.tier!.cold!.encryption = { keyId: 'k1', keys: { k1: randomBytes(32).toString('hex') } };
       const refused = await rejectionOf(restore(wrong, 'wrong-key'));
       expect(refused.code).toBe('KEY_WRONG');
+      expect((await rejectionOf(count(wrong, 0))).code).toBe('KEY_WRONG');
       expect(existsSync(join(out, 'wrong-key'))).toBe(false);
     } finally {
       await t.drop();

@@ -75,7 +75,7 @@ Examples:
         else logger.info(summary, 'query: done');
       } finally {
         progress.stop();
-        session.close();
+        await session.close();
       }
     });
 }

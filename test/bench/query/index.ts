@@ -7,8 +7,9 @@
 //
 //   BENCH_EVENTS  change events in the archive (default 5,000,000)
 //   BENCH_DAYS    days they span (default 30)
+//   BENCH_ARCHIVE_DIR  keep the archive in this directory and reuse it on the next run (same size knobs)
 
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import avsc from 'avsc';
@@ -17,7 +18,7 @@ import { writeResult } from '../../../services/query/output.js';
 import { QuerySession } from '../../../services/query/session.js';
 import { fmt, positiveNumber, rate, report, step, type Measurement } from '../measure.js';
 import { errorText, printFailures, printTargets, type Target } from '../outcome.js';
-import { BASE_MS, DAY_MS, writeArchive } from './archive.js';
+import { BASE_MS, DAY_MS, writeArchive, type Expected } from './archive.js';
 
 const EVENTS = Math.floor(positiveNumber('BENCH_EVENTS', 5_000_000));
 const DAYS = Math.floor(positiveNumber('BENCH_DAYS', 30));
@@ -25,7 +26,8 @@ const TARGETS = { rowsPerSecond: 1_000_000, dayBytesShare: 1 / 20 };
 const TABLE = 'changes."chat.messages"';
 
 const logger = createLogger({ level: 'warn' });
-const dir = mkdtempSync(join(tmpdir(), 'tidemark-bench-query-'));
+const KEPT = process.env.BENCH_ARCHIVE_DIR;
+const dir = KEPT ?? mkdtempSync(join(tmpdir(), 'tidemark-bench-query-'));
 const failures: string[] = [];
 
 function dataFiles(root: string): string[] {
@@ -74,7 +76,7 @@ async function run(name: string, sql: string, config: Config, inScope: number): 
         files++;
       }
     } finally {
-      session.close();
+      await session.close();
     }
     return inScope;
   });
@@ -82,9 +84,22 @@ async function run(name: string, sql: string, config: Config, inScope: number): 
 }
 
 try {
-  console.log(`writing an archive of ${fmt(EVENTS)} changes over ${DAYS} days into ${dir} …`);
   const started = Date.now();
-  const expected = await writeArchive(dir, EVENTS, DAYS);
+  const expectedFile = join(dir, 'expected.json');
+  let expected: Expected;
+  if (KEPT && existsSync(expectedFile)) {
+    expected = JSON.parse(readFileSync(expectedFile, 'utf8')) as Expected;
+    if (expected.events !== EVENTS || expected.perDay.length !== DAYS) {
+      throw new Error(
+        `${dir} holds an archive of ${expected.events} events over ${expected.perDay.length} days`,
+      );
+    }
+    console.log(`reusing the archive in ${dir}`);
+  } else {
+    console.log(`writing an archive of ${fmt(EVENTS)} changes over ${DAYS} days into ${dir} …`);
+    expected = await writeArchive(dir, EVENTS, DAYS);
+    if (KEPT) writeFileSync(expectedFile, JSON.stringify(expected));
+  }
   const files = dataFiles(dir);
   console.log(`  ${files.length} data files in ${((Date.now() - started) / 1000).toFixed(0)} s`);
   const config = configSchema.parse({
@@ -164,6 +179,6 @@ try {
 } catch (err) {
   failures.push(errorText(err));
 } finally {
-  rmSync(dir, { recursive: true, force: true });
+  if (!KEPT) rmSync(dir, { recursive: true, force: true });
 }
 printFailures(failures);
