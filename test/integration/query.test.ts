@@ -2,7 +2,7 @@
 // against the same question asked of the source database; file pruning checked by the files read;
 // Parquet exports read back with DuckDB and compared with the archive's rows.
 
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -13,6 +13,7 @@ import { writeResult } from '../../services/query/output.js';
 import { QuerySession, type QueryRequest } from '../../services/query/session.js';
 import { sourceSnapshot } from '../support/change-ledger.js';
 import { rejectionOf } from '../support/error-of.js';
+import { localServices, uniqueName } from '../support/local-services.js';
 import { tierFixture, type TierFixture } from '../support/tier-fixture.js';
 import { expectArchiveComplete, sleep } from '../support/tier-verify.js';
 import type { CaptureProcess } from '../support/capture-process.js';
@@ -242,6 +243,34 @@ describe('query', () => {
       ),
     );
     expect(again.code).toBe('TARGET_NOT_EMPTY');
+  });
+
+  it('exports to S3: Hive-partitioned objects that read back to the same rows', async () => {
+    const prefix = uniqueName('export');
+    const out = `s3://${localServices().s3.bucket}/${prefix}`;
+    const summary = await runExport(
+      { config, logger },
+      { tables: [`${db}.messages`], from: undefined, to: undefined, format: 'parquet', out, force: false },
+    );
+    const keys: string[] = [];
+    for await (const info of t.store.list(`${prefix}/`)) keys.push(info.key);
+    expect(keys.length).toBe(summary.tables[0]!.files);
+    for (const key of keys)
+      expect(key).toMatch(
+        new RegExp(`^${prefix}/${db}\\.messages/dt=\\d{4}-\\d\\d-\\d\\d/data_0\\.parquet$`),
+      );
+    const local = mkdtempSync(join(tmpdir(), 'tidemark-export-s3-'));
+    for (const [i, key] of keys.entries()) writeFileSync(join(local, `${i}.parquet`), await t.store.get(key));
+    const instance = await DuckDBInstance.create(':memory:');
+    const connection = await instance.connect();
+    const reader = await connection.runAndReadAll(
+      `SELECT count(*) AS n FROM read_parquet('${local}/*.parquet')`,
+    );
+    connection.closeSync();
+    instance.closeSync();
+    expect(Number(reader.getRowObjectsJson()[0]!.n)).toBe(summary.tables[0]!.rows);
+    const [archived] = await query(`SELECT count(*) AS n FROM changes."${db}.messages"`);
+    expect(Number(archived!.n)).toBe(summary.tables[0]!.rows);
   });
 
   it('says what is wrong: an unknown table, a SQL error with its position, a time range outside the archive', async () => {
