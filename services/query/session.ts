@@ -19,6 +19,7 @@ import {
   readDataFile,
   TableCodec,
   TidemarkError,
+  type ColumnDef,
   type Config,
   type Logger,
   type ManifestEntry,
@@ -327,12 +328,20 @@ async function readReferences(
   return { tree: parsed.statements, references: tableReferences(parsed.statements) };
 }
 
+interface PlannedTable {
+  plan: ChangeTablePlan;
+  /** Every manifest entry listed, in partition and offset order. */
+  listed: ManifestEntry[];
+  /** The table's columns in the newest schema version listed. */
+  columns: readonly ColumnDef[];
+}
+
 async function planChangeTable(
   archive: Archive,
   table: string,
   references: Predicate[][],
   window: TimeWindow,
-): Promise<{ plan: ChangeTablePlan; listed: ManifestEntry[] }> {
+): Promise<PlannedTable> {
   const [db = '', name = ''] = table.split(/\.(.*)/s);
   // Manifests are listed per day: only the days some reference can need.
   const bounds = references.map((r) => referenceTimeBounds(r, window));
@@ -358,7 +367,7 @@ async function planChangeTable(
   const newest = newestEntry(listed);
   const columns = newest ? await columnsOf(archive, newest) : [];
   const decisions = selectFiles(listed, window, references, columns);
-  return { plan: { table, listedDays, decisions, references }, listed };
+  return { plan: { table, listedDays, decisions, references }, listed, columns };
 }
 
 function newestEntry(entries: readonly ManifestEntry[]): ManifestEntry | undefined {
@@ -399,13 +408,12 @@ async function outOfWindow(
 async function stageTable(
   ctx: QueryContext,
   archive: Archive,
-  planned: { plan: ChangeTablePlan; listed: ManifestEntry[] },
+  planned: PlannedTable,
   window: TimeWindow,
   workDir: string,
 ): Promise<ScanTable> {
   const { plan, listed } = planned;
-  const newest = newestEntry(listed);
-  const columns = newest ? changeColumns(await columnsOf(archive, newest)) : changeColumns([]);
+  const columns = changeColumns(planned.columns);
   const dir = join(workDir, plan.table);
   mkdirSync(dir);
   // The highest position before each file in its partition, over every listed file (read or not).
