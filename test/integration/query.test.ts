@@ -2,7 +2,9 @@
 // against the same question asked of the source database; file pruning checked by the files read;
 // Parquet exports read back with DuckDB and compared with the archive's rows.
 
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -19,6 +21,7 @@ import { expectArchiveComplete, sleep } from '../support/tier-verify.js';
 import type { CaptureProcess } from '../support/capture-process.js';
 
 const logger = createLogger({ level: 'warn' });
+const CLI = fileURLToPath(new URL('../../services/cli/index.ts', import.meta.url));
 
 /** A value as text, times without trailing zero fractions (DuckDB prints 10:00:00, MySQL 10:00:00.000000). */
 const text = (v: unknown) =>
@@ -271,6 +274,34 @@ describe('query', () => {
     expect(Number(reader.getRowObjectsJson()[0]!.n)).toBe(summary.tables[0]!.rows);
     const [archived] = await query(`SELECT count(*) AS n FROM changes."${db}.messages"`);
     expect(Number(archived!.n)).toBe(summary.tables[0]!.rows);
+  });
+
+  it('runs from the command line: csv, --explain, --out, and exit code 2 for a bad query', () => {
+    const cli = (args: string[]) =>
+      spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args, '--config', tier.configFile], {
+        encoding: 'utf8',
+        env: { ...process.env, FORCE_COLOR: '0' },
+      });
+    const csv = cli([
+      'query',
+      `SELECT _op, count(*) AS n FROM changes."${db}.users" GROUP BY 1 ORDER BY 1`,
+      '--format',
+      'csv',
+    ]);
+    expect(csv.status, csv.stderr).toBe(0);
+    expect(csv.stdout.trim().split('\n')).toEqual(['_op,n', 'c,10', 'u,3']);
+    const explain = cli(['query', '--explain', `SELECT * FROM changes."${db}.messages" WHERE room_id = 99`]);
+    expect(explain.status, explain.stderr).toBe(0);
+    expect(explain.stdout).toMatch(/reads \d+ of \d+ files listed/);
+    expect(explain.stdout).toMatch(/skip .*room_id spans/);
+    const file = join(mkdtempSync(join(tmpdir(), 'tidemark-query-cli-')), 'users.parquet');
+    const out = cli(['query', `SELECT * FROM "${db}.users"`, '--out', file]);
+    expect(out.status, out.stderr).toBe(0);
+    expect(existsSync(file)).toBe(true);
+    const bad = cli(['query', `SELECT * FORM changes."${db}.users"`]);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toContain('LINE 1');
+    expect(cli(['export', '--help']).stdout).toContain('--format');
   });
 
   it('says what is wrong: an unknown table, a SQL error with its position, a time range outside the archive', async () => {
