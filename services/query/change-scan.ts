@@ -198,6 +198,8 @@ class Cursor {
     const { files } = this.scan;
     while (this.submitted < files.length && this.submitted < this.taken + this.channel.depth) {
       const f = files[this.submitted] as ScanFile;
+      // The manifest vouches for the file: no change in it is a re-send.
+      const clean = f.entry.positions_ascending && (f.after === undefined || f.entry.first_pos > f.after);
       this.channel.submit(this.submitted, {
         path: f.path,
         objectKey: f.entry.object_key,
@@ -208,11 +210,8 @@ class Cursor {
         fromMs: f.trim ? this.scan.fromMs : undefined,
         toMs: f.trim ? this.scan.toMs : undefined,
         columns: this.columns,
-        countOnly:
-          this.countOnly &&
-          !f.trim &&
-          f.entry.positions_ascending &&
-          (f.after === undefined || f.entry.first_pos > f.after),
+        countOnly: this.countOnly && !f.trim && clean,
+        dedupe: !clean,
       });
       this.submitted++;
     }

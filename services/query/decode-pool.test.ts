@@ -46,6 +46,7 @@ async function file(name: string, ids: number[], columns: ProjectedColumn[], ove
     toMs: undefined,
     columns,
     countOnly: false,
+    dedupe: true,
     ...over,
   };
   return job;

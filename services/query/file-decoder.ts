@@ -38,6 +38,8 @@ export interface DecodeJob {
    * ascend through the file, above every earlier file of the partition): the blocks are counted, not decoded.
    */
   countOnly: boolean;
+  /** Some change may be a re-send (unknown or unordered positions): positions are decoded and compared. */
+  dedupe: boolean;
 }
 
 /**
@@ -164,9 +166,14 @@ export class FileDecoder {
   }
 
   /** A reader of one schema version with only the fields the columns need; one per version and projection. */
-  private readerFor(avro: AvroBlocks, columns: readonly ProjectedColumn[], name: string): VersionReader {
+  private readerFor(
+    avro: AvroBlocks,
+    columns: readonly ProjectedColumn[],
+    needs: { pos: boolean; ts: boolean },
+    name: string,
+  ): VersionReader {
     const text = avro.metadata['tidemark.schema'] ?? JSON.stringify(avro.schema);
-    const cacheKey = `${JSON.stringify(columns)}\n${text}`;
+    const cacheKey = `${JSON.stringify(columns)} ${needs.pos} ${needs.ts}\n${text}`;
     const known = this.readers.get(cacheKey);
     if (known) return known;
     const schema = avro.schema as Record<string, unknown>;
@@ -188,8 +195,9 @@ export class FileDecoder {
       );
     }
     if (has('key')) readerFields.push(keep('key'));
-    readerFields.push(keep('ts_ms'));
-    readerFields.push(keep('pos'));
+    // Positions and times are decoded only when something needs them (they are 64-bit: costly).
+    if (needs.ts) readerFields.push(keep('ts_ms'));
+    if (needs.pos) readerFields.push(keep('pos'));
     if (has('tx')) readerFields.push(keep('tx'));
     const reader = avroType({ ...schema, fields: readerFields } as never);
     let resolver: unknown;
@@ -219,7 +227,15 @@ export class FileDecoder {
       }
       return { rows: counted, columns: job.columns.map(() => null) };
     }
-    const reader = this.readerFor(avro, job.columns, name);
+    const { fromMs, toMs } = job;
+    const trim = fromMs !== undefined || toMs !== undefined;
+    const wants = (meta: string) => job.columns.some((c) => c.kind === 'meta' && c.meta === meta);
+    const reader = this.readerFor(
+      avro,
+      job.columns,
+      { pos: job.dedupe || wants('pos'), ts: trim || wants('ts') },
+      name,
+    );
     const type = reader.type as unknown as {
       decode(b: Buffer, at: number, r: unknown): { value: unknown; offset: number };
     };
@@ -235,8 +251,6 @@ export class FileDecoder {
       maxOffset = BigInt(p.offset);
       maxRow = BigInt(p.row);
     }
-    const { fromMs, toMs } = job;
-    const trim = fromMs !== undefined || toMs !== undefined;
     let decoded = 0;
     let rows = 0;
     for (const block of avro.blocks()) {
@@ -257,14 +271,16 @@ export class FileDecoder {
         at = result.offset;
         decoded++;
         const e = result.value as Envelope;
-        const { file: pf, offset: po, row: pr } = e.pos;
-        // At or below the highest position seen in the partition: a re-send.
-        if (pf < maxFile || (pf === maxFile && (po < maxOffset || (po === maxOffset && pr <= maxRow)))) {
-          continue;
+        if (job.dedupe) {
+          const { file: pf, offset: po, row: pr } = e.pos;
+          // At or below the highest position seen in the partition: a re-send.
+          if (pf < maxFile || (pf === maxFile && (po < maxOffset || (po === maxOffset && pr <= maxRow)))) {
+            continue;
+          }
+          maxFile = pf;
+          maxOffset = po;
+          maxRow = pr;
         }
-        maxFile = pf;
-        maxOffset = po;
-        maxRow = pr;
         if (trim) {
           const ts = Number(e.ts_ms);
           if ((fromMs !== undefined && ts < fromMs) || (toMs !== undefined && ts > toMs)) continue;
@@ -286,7 +302,13 @@ export class FileDecoder {
                 out.push(Number(e.ts_ms));
                 break;
               case 'pos':
-                out.push(formatPosition({ file: Number(pf), offset: Number(po), row: Number(pr) }));
+                out.push(
+                  formatPosition({
+                    file: Number(e.pos.file),
+                    offset: Number(e.pos.offset),
+                    row: Number(e.pos.row),
+                  }),
+                );
                 break;
               case 'tx':
                 out.push(e.tx ?? null);
