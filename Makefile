@@ -4,7 +4,10 @@ SERVICES := deploy/local/services.sh
 NPM_STAMP := node_modules/.tidemark-installed
 RESULTS := .tidemark/test-results.json
 
-.PHONY: help setup up down status test test-unit test-integration lint typecheck build bench clean
+.PHONY: help setup up down status demo test test-unit test-integration lint typecheck build bench clean
+
+DURATION ?= 30
+RATE ?= 200
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
@@ -24,6 +27,9 @@ down: ## stop the local servers this project started
 
 status: ## show the local servers
 	$(SERVICES) status
+
+demo: up ## the whole job on the local servers: live chat traffic, an accident, its restore (DURATION=30 RATE=200)
+	DURATION=$(DURATION) RATE=$(RATE) NODE_OPTIONS=--no-warnings npx tsx deploy/demo/demo.ts
 
 typecheck: $(NPM_STAMP) ## strict TypeScript check of code and tests
 	npx tsc -p tsconfig.json --noEmit
