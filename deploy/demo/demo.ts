@@ -17,10 +17,11 @@ import { MongoClient } from 'mongodb';
 import mysql from 'mysql2/promise';
 import { stringify } from 'yaml';
 import {
+  binlogFileName,
   configSchema,
   createLogger,
-  describePosition,
   parsePosition,
+  positionThrough,
   sleep,
 } from '../../services/core/index.js';
 import { listChanges, type TransactionGroup } from '../../services/replay/changes.js';
@@ -338,6 +339,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       },
       capture: { id: stamp, heartbeatSeconds: 1, checkpointIntervalMs: 500, batch: { lingerMs: 20 } },
       tier: {
+        topicRefreshSeconds: 2,
         hot: {
           uri: env.TIDEMARK_MONGODB_URI,
           database: stamp,
@@ -497,8 +499,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     o.write(
       `  ${dim(`the same from the command line: tidemark changes -c ${capture.configFile} --tables ${tables.join(',')} --from ${new Date(accidentAt - 2000).toISOString()} --op d,u`)}\n`,
     );
+    const point = parsePosition(first.restoreBefore);
+    const [[master]] = (await admin.query('SHOW MASTER STATUS')) as unknown as [[{ File: string }]];
+    const binlog = binlogFileName(master.File.replace(/\.\d+$/, ''), point.file);
+    const through = point.row === positionThrough(point.file, point.offset).row;
     o.write(
-      `  restore point: just before the first, ${describePosition(parsePosition(first.restoreBefore))}\n`,
+      `  restore point: just before the first, ${through ? `after every event ending at ${binlog}:${point.offset}` : `${binlog}:${point.offset}#${point.row}`}\n`,
     );
 
     const summary = await step(
@@ -520,7 +526,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
         ),
     );
     o.write(
-      `  ${summary.events} changes read (${summary.fromKafka} from Kafka, the rest from the archive in MinIO)\n`,
+      `  ${summary.events} changes read: ${summary.events - summary.fromKafka} from the archive in MinIO, ${summary.fromKafka} not archived yet from Kafka\n`,
     );
 
     const after = await step('the restored rows against the rows before the accident', async () => ({

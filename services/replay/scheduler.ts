@@ -3,7 +3,8 @@
 // /healthz turns unhealthy when the newest snapshot is older than two cadences or the last attempt failed.
 
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { createLogger, sleep, startHttpServer, type Config } from '../core/index.js';
+import { createLogger, listArchivedTables, sleep, startHttpServer, type Config } from '../core/index.js';
+import { openArchive } from './archive-reader.js';
 import { createSnapshot, snapshots } from './snapshots.js';
 
 export class SchedulerMetrics {
@@ -42,17 +43,25 @@ export async function runScheduler(config: Config, options: { signal?: AbortSign
   const everyMs = config.replay.snapshots.everyHours * 3_600_000;
   let newestMs: number | undefined;
   let lastFailure: string | undefined;
+  /** Nothing is archived yet (a new deployment): there is nothing to snapshot, which is no failure. */
+  let archiveEmpty = false;
   const http = await startHttpServer({
     host: config.http.host,
     port: config.http.port,
     registry: metrics.registry,
     health: () => {
       const age = newestMs === undefined ? undefined : Date.now() - newestMs;
-      const stale = age === undefined || age > 2 * everyMs;
+      const stale = !archiveEmpty && (age === undefined || age > 2 * everyMs);
       const healthy = lastFailure === undefined && !stale;
       return {
         healthy,
-        status: healthy ? 'scheduling' : lastFailure ? 'snapshot failed' : 'snapshot overdue',
+        status: healthy
+          ? archiveEmpty
+            ? 'waiting for the archive'
+            : 'scheduling'
+          : lastFailure
+            ? 'snapshot failed'
+            : 'snapshot overdue',
         details: {
           newestSnapshotAgeSeconds: age === undefined ? null : Math.round(age / 1000),
           everyHours: config.replay.snapshots.everyHours,
@@ -81,6 +90,14 @@ export async function runScheduler(config: Config, options: { signal?: AbortSign
     while (!controller.signal.aborted) {
       const due = (newestMs ?? 0) + everyMs;
       if (Date.now() >= due) {
+        const archive = openArchive(config);
+        archiveEmpty =
+          (await listArchivedTables(archive.store, archive.prefix).catch(() => ['?'])).length === 0;
+        if (archiveEmpty) {
+          logger.info('nothing is archived yet: no snapshot to take; looking again in a minute');
+          await sleep(Math.min(60_000, everyMs), controller.signal);
+          continue;
+        }
         try {
           const result = await createSnapshot(
             { ...ctx, signal: controller.signal },
