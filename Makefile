@@ -4,7 +4,7 @@ SERVICES := deploy/local/services.sh
 NPM_STAMP := node_modules/.tidemark-installed
 RESULTS := .tidemark/test-results.json
 
-.PHONY: help setup up down status demo test test-unit test-integration lint typecheck build bench clean
+.PHONY: help setup up down status demo run test test-unit test-integration lint typecheck build bench clean
 
 DURATION ?= 30
 RATE ?= 200
@@ -30,6 +30,9 @@ status: ## show the local servers
 
 demo: up ## the whole job on the local servers: live chat traffic, an accident, its restore (DURATION=30 RATE=200)
 	DURATION=$(DURATION) RATE=$(RATE) NODE_OPTIONS=--no-warnings npx tsx deploy/demo/demo.ts
+
+run: up ## capture, tier and scheduler in the foreground until Ctrl-C (CONFIG=<file>, default: the demo's)
+	CONFIG=$(CONFIG) NODE_OPTIONS=--no-warnings npx tsx deploy/demo/run.ts
 
 typecheck: $(NPM_STAMP) ## strict TypeScript check of code and tests
 	npx tsc -p tsconfig.json --noEmit

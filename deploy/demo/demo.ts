@@ -7,10 +7,8 @@
 //   DURATION  seconds of live traffic before the accident (default 30)
 //   RATE      row changes per second of that traffic (default 200)
 
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, openSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MongoClient } from 'mongodb';
@@ -26,10 +24,8 @@ import {
 } from '../../services/core/index.js';
 import { listChanges, type TransactionGroup } from '../../services/replay/changes.js';
 import { runRestore } from '../../services/replay/restore.js';
+import { Daemon, freePort, localEnv, pipelineStatus, ROOT } from './daemons.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const CLI = join(ROOT, 'services/cli/index.ts');
-const SERVICES = join(ROOT, 'deploy/local/services.sh');
 const SOURCE_DB = 'tidemark_demo';
 const RESTORED_DB = 'tidemark_demo_restored';
 
@@ -47,87 +43,6 @@ export interface DemoResult {
   matched: boolean;
   restored: { messages: number; users: number };
   steps: { name: string; seconds: number }[];
-}
-
-// --- The local servers, as deploy/local/services.sh describes them ----------------------------------------
-
-function localEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const line of execFileSync(SERVICES, ['env'], { encoding: 'utf8' }).split('\n')) {
-    const m = /^export ([A-Z0-9_]+)=(.*)$/.exec(line);
-    if (m) env[m[1] as string] = m[2] as string;
-  }
-  return env;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** One `tidemark <command>` daemon, its log in the work directory, its metrics on a port of its own. */
-class Daemon {
-  private child: ChildProcess | undefined;
-  private exited: Promise<number | null> | undefined;
-
-  constructor(
-    readonly command: string,
-    readonly configFile: string,
-    readonly port: number,
-    readonly logFile: string,
-  ) {}
-
-  start(): void {
-    const out = openSync(this.logFile, 'a');
-    this.child = spawn(
-      process.execPath,
-      ['--import', 'tsx', CLI, this.command, '--config', this.configFile],
-      {
-        cwd: ROOT,
-        stdio: ['ignore', out, out],
-        env: { ...process.env, FORCE_COLOR: '0' },
-      },
-    );
-    const child = this.child;
-    this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-  }
-
-  async metrics(): Promise<Map<string, number>> {
-    const out = new Map<string, number>();
-    try {
-      const text = await (await fetch(`http://127.0.0.1:${this.port}/metrics`)).text();
-      for (const line of text.split('\n')) {
-        const m = /^([a-z_]+)(?:\{[^}]*\})? ([-0-9.e+]+)$/.exec(line);
-        if (m) out.set(m[1] as string, (out.get(m[1] as string) ?? 0) + Number(m[2]));
-      }
-    } catch {
-      // Not up yet: nothing to show.
-    }
-    return out;
-  }
-
-  async status(): Promise<string | undefined> {
-    try {
-      return ((await (await fetch(`http://127.0.0.1:${this.port}/healthz`)).json()) as { status?: string })
-        .status;
-    } catch {
-      return undefined;
-    }
-  }
-
-  /** SIGTERM: the daemon flushes, commits and checkpoints, then exits. */
-  async stop(): Promise<number | null> {
-    if (!this.child) return null;
-    this.child.kill('SIGTERM');
-    const code = await this.exited;
-    this.child = undefined;
-    return code ?? null;
-  }
 }
 
 // --- The chat schema and its traffic -------------------------------------------------------------------------
@@ -367,24 +282,14 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
       log: { level: 'info' },
     };
     const config = configSchema.parse(structuredClone(raw));
-    const configFor = (port: number, name: string) => {
-      const file = join(o.workDir, `${name}.yaml`);
-      writeFileSync(file, stringify({ ...raw, http: { host: '127.0.0.1', port } }));
-      return file;
-    };
-    const capture = new Daemon(
-      'capture',
-      configFor(ports.capture, 'capture'),
-      ports.capture,
-      join(o.workDir, 'capture.log'),
-    );
-    const tier = new Daemon('tier', configFor(ports.tier, 'tier'), ports.tier, join(o.workDir, 'tier.log'));
-    const scheduler = new Daemon(
-      'scheduler',
-      configFor(ports.scheduler, 'scheduler'),
-      ports.scheduler,
-      join(o.workDir, 'scheduler.log'),
-    );
+    // One configuration for the three daemons (each gets its own metrics port from the environment).
+    const configFile = join(o.workDir, 'tidemark.yaml');
+    writeFileSync(configFile, stringify(raw));
+    const daemon = (command: string, port: number) =>
+      new Daemon(command, configFile, port, join(o.workDir, `${command}.log`));
+    const capture = daemon('capture', ports.capture);
+    const tier = daemon('tier', ports.tier);
+    const scheduler = daemon('scheduler', ports.scheduler);
     daemons.push(capture, tier, scheduler);
 
     await step(
@@ -401,28 +306,18 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
     );
 
     await mongo.connect();
-    const status = async (lastEvents: number, seconds: number) => {
-      const [c, t] = await Promise.all([capture.metrics(), tier.metrics()]);
-      const events = c.get('tidemark_capture_events_total') ?? 0;
+    const hotDocuments = async () => {
       let docs = 0;
       for (const info of await mongo.db(stamp).listCollections().toArray()) {
         docs += await mongo.db(stamp).collection(info.name).estimatedDocumentCount();
       }
-      const line =
-        `${Math.round((events - lastEvents) / seconds)
-          .toString()
-          .padStart(5)} events/s · ` +
-        `lag ${(c.get('tidemark_capture_lag_seconds') ?? 0).toFixed(1)} s · ` +
-        `${docs} hot documents · ${t.get('tidemark_tier_cold_files_total') ?? 0} archive files, ` +
-        `${((t.get('tidemark_tier_cold_bytes_total') ?? 0) / 1024).toFixed(0)} KiB`;
-      return { events, line };
+      return docs;
     };
 
     await step(`live chat traffic: ${o.rate} changes/s for ${o.durationSeconds} s`, async () => {
       const started = Date.now();
       let done = 0;
-      let last = await status(0, 1);
-      let lastAt = Date.now();
+      let last = await pipelineStatus(capture, tier, hotDocuments, { events: 0, at: Date.now() - 1000 });
       let printedAt = Date.now();
       while (Date.now() - started < o.durationSeconds * 1000) {
         const due = Math.floor(((Date.now() - started) / 1000) * o.rate);
@@ -430,10 +325,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
           await chat.step();
           done++;
         }
-        if (Date.now() - lastAt >= 1000) {
-          const now = await status(last.events, (Date.now() - lastAt) / 1000);
+        if (Date.now() - last.at >= 1000) {
+          const now = await pipelineStatus(capture, tier, hotDocuments, last);
           last = now;
-          lastAt = Date.now();
           if (o.tty) o.write(`\r  ${now.line}\x1b[K`);
           else if (Date.now() - printedAt >= 5000) {
             o.write(`  ${now.line}\n`);

@@ -13,6 +13,9 @@ import {
 } from '../core/index.js';
 import type { TierMetrics } from './metrics.js';
 
+/** How long a stop waits for the consumer to finish its batch and leave the group. */
+const DISCONNECT_GRACE_MS = 15_000;
+
 export interface PartitionBatch {
   topic: string;
   partition: number;
@@ -128,11 +131,14 @@ export class TierConsumer {
           signal.removeEventListener('abort', onAbort);
           changed.abort();
           await watcher;
+          log.debug('stopping: topic watcher done');
         }
       }
     } finally {
       await this.o.sink.close();
+      log.debug('stopping: sink closed');
       await this.admin.disconnect().catch(() => undefined);
+      log.debug('stopping: admin client closed');
     }
   }
 
@@ -223,7 +229,25 @@ export class TierConsumer {
     } finally {
       this.running = false;
       clearInterval(ticker);
-      await consumer.disconnect().catch(() => undefined);
+      logger.debug('stopping: disconnecting the consumer');
+      // kafkajs waits for the batch in hand; a stop must not wait forever for it. Leaving without it loses
+      // nothing: offsets are committed only after the stores have the data, so those events are read again.
+      const grace = new AbortController();
+      const left = await Promise.race([
+        consumer.disconnect().then(
+          () => true,
+          () => true,
+        ),
+        sleep(DISCONNECT_GRACE_MS, grace.signal).then(() => false),
+      ]);
+      grace.abort();
+      if (left) logger.debug('stopping: consumer disconnected');
+      else {
+        logger.warn(
+          { group: groupId, waitedMs: DISCONNECT_GRACE_MS },
+          'the consumer did not leave its group in time; stopping without it (its uncommitted events are read again on the next start)',
+        );
+      }
       this.consumer = undefined;
     }
   }

@@ -134,7 +134,9 @@ export async function runTierDaemon(config: Config, options: TierDaemonOptions =
   } finally {
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
+    logger.debug('stopping: consumers stopped');
     await catalog.close();
+    logger.debug('stopping: schema reader closed');
     await http.close();
     logger.info('tier stopped');
   }

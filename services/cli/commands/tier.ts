@@ -22,5 +22,8 @@ Examples:
     )
     .action(async (options: { config: string; only?: TierPart }) => {
       await runTierDaemon(loadConfig({ file: options.config }), options.only ? { only: options.only } : {});
+      // Stopped: whatever a client library still holds open (a consumer that left without its batch) must
+      // not keep the process alive.
+      process.exit(process.exitCode ?? 0);
     });
 }
