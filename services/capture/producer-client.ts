@@ -1,29 +1,15 @@
 // The capture thread's handle on its Kafka producer thread: connect, commit packed batches, close.
 
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import { TidemarkError, type KafkaConfig, type Logger } from '../core/index.js';
+import type { Worker } from 'node:worker_threads';
+import { startWorker, TidemarkError, type KafkaConfig, type Logger } from '../core/index.js';
 import type { FromProducer, PackedBatch, ProducerWorkerData, ToProducer } from './producer-protocol.js';
 
 type Pending = { resolve: () => void; reject: (err: Error) => void };
 type Request = ToProducer extends infer R ? (R extends { id: number } ? Omit<R, 'id'> : never) : never;
 
-/** Starts the worker; from TypeScript sources (tests, tsx) its loader is registered in the worker first. */
+/** Its heap holds at most a couple of batches; a cap keeps V8 from growing it lazily. */
 function spawnWorker(data: ProducerWorkerData): Worker {
-  const fromSource = import.meta.url.endsWith('.ts');
-  const file = new URL(fromSource ? './producer-worker.ts' : './producer-worker.js', import.meta.url);
-  // Its heap holds at most a couple of batches; a cap keeps V8 from growing it lazily.
-  const resourceLimits = { maxOldGenerationSizeMb: 160 };
-  if (!fromSource) return new Worker(file, { workerData: data, resourceLimits });
-  // The package's ESM entry: its CommonJS one registers the loader by a path that does not exist.
-  const tsx = pathToFileURL(
-    createRequire(import.meta.url)
-      .resolve('tsx/esm/api')
-      .replace(/\.cjs$/, '.mjs'),
-  ).href;
-  const bootstrap = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(file.href)}); })`;
-  return new Worker(bootstrap, { eval: true, workerData: data, resourceLimits });
+  return startWorker(import.meta.url, 'producer-worker', data, { maxOldGenerationSizeMb: 160 });
 }
 
 export class ProducerClient {

@@ -19,3 +19,4 @@ export * from './archive.js';
 export * from './table-pattern.js';
 export * from './bson-row.js';
 export * from './sleep.js';
+export * from './worker.js';

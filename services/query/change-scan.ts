@@ -26,7 +26,7 @@ import {
   type RowValue,
 } from '../core/index.js';
 import type { DecodePool, LocalDecoder, ScanChannel } from './decode-pool.js';
-import type { DecodedFile, Physical, ProjectedColumn } from './file-decoder.js';
+import { toPhysical, type DecodedFile, type Physical, type ProjectedColumn } from './file-decoder.js';
 
 const DUCK_TYPES: Record<Physical, DuckDBType> = {
   int: INTEGER,
@@ -151,19 +151,14 @@ export function physicalTypes(columns: readonly QueryColumn[]): DuckDBType[] {
   return columns.map((c) => DUCK_TYPES[c.physical]);
 }
 
-const setters: Record<Physical, (v: RowValue) => unknown> = {
-  int: (v) => (v === null || typeof v === 'number' ? v : Number(v)),
-  bigint: (v) => (v === null || typeof v === 'bigint' ? v : BigInt(typeof v === 'number' ? v : String(v))),
-  float: (v) => (v === null || typeof v === 'number' ? v : Number(v)),
-  double: (v) => (v === null || typeof v === 'number' ? v : Number(v)),
-  text: (v) =>
-    v === null || typeof v === 'string' ? v : Buffer.isBuffer(v) ? v.toString('utf8') : String(v),
-  blob: (v) => (v === null ? null : new DuckDBBlobValue(Buffer.isBuffer(v) ? v : Buffer.from(String(v)))),
-};
-
 /** Per column, the conversion of a row value into what its vector takes. */
 export function physicalSetters(columns: readonly QueryColumn[]): ((v: RowValue) => unknown)[] {
-  return columns.map((c) => setters[c.physical]);
+  return columns.map((c) => {
+    const to = toPhysical[c.physical];
+    return c.physical === 'blob'
+      ? (v: RowValue) => (v === null ? null : new DuckDBBlobValue(to(v) as Uint8Array))
+      : to;
+  });
 }
 
 /** What a decode worker must produce for a query column. */

@@ -3,11 +3,10 @@
 // order (receiveMessageOnPort, sleeping on a shared counter while an answer is not there yet).
 
 import { availableParallelism } from 'node:os';
-import { createRequire } from 'node:module';
-import { pathToFileURL } from 'node:url';
-import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
 import type { Keyring } from '../core/encryption.js';
 import { TidemarkError, type ErrorCode } from '../core/errors.js';
+import { startWorker } from '../core/worker.js';
 import type { DecodeReply, DecodeWorkerData } from './decode-worker.js';
 import { FileDecoder, type DecodedFile, type DecodeJob } from './file-decoder.js';
 
@@ -15,20 +14,6 @@ import { FileDecoder, type DecodedFile, type DecodeJob } from './file-decoder.js
 const AHEAD_PER_WORKER = 8;
 /** How long a scan waits for one file before it gives up on a worker that stopped answering. */
 const FILE_TIMEOUT_MS = 600_000;
-
-/** Starts a worker; from TypeScript sources (tests, tsx) its loader is registered in the worker first. */
-function spawnWorker(data: DecodeWorkerData): Worker {
-  const fromSource = import.meta.url.endsWith('.ts');
-  const file = new URL(fromSource ? './decode-worker.ts' : './decode-worker.js', import.meta.url);
-  if (!fromSource) return new Worker(file, { workerData: data });
-  const tsx = pathToFileURL(
-    createRequire(import.meta.url)
-      .resolve('tsx/esm/api')
-      .replace(/\.cjs$/, '.mjs'),
-  ).href;
-  const bootstrap = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(file.href)}); })`;
-  return new Worker(bootstrap, { eval: true, workerData: data });
-}
 
 /** How a scan gets its files decoded: ahead by workers, or right here when it asks. */
 export interface ScanChannel {
@@ -72,7 +57,9 @@ export class DecodePool {
   private readonly workers: Worker[];
 
   constructor(keyring: Keyring | undefined, size = Math.max(1, Math.min(4, availableParallelism()))) {
-    this.workers = Array.from({ length: size }, () => spawnWorker({ keyring }));
+    this.workers = Array.from({ length: size }, () =>
+      startWorker(import.meta.url, 'decode-worker', { keyring } satisfies DecodeWorkerData),
+    );
     // A worker that fails outside a job is noticed by the scan waiting on it (its thread id turns -1).
     for (const w of this.workers) w.on('error', () => undefined);
   }

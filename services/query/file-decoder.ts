@@ -136,7 +136,8 @@ interface VersionReader {
   fields: (string | undefined)[];
 }
 
-const convert: Record<Physical, (v: RowValue) => RowValue | Uint8Array> = {
+/** A row value as the DuckDB column of its physical type takes it (older schema versions may differ). */
+export const toPhysical: Record<Physical, (v: RowValue) => RowValue | Uint8Array> = {
   int: (v) => (v === null || typeof v === 'number' ? v : Number(v)),
   bigint: (v) => (v === null || typeof v === 'bigint' ? v : BigInt(typeof v === 'number' ? v : String(v))),
   float: (v) => (v === null || typeof v === 'number' ? v : Number(v)),
@@ -292,7 +293,7 @@ export class FileDecoder {
           const c = job.columns[j] as ProjectedColumn;
           if (c.kind === 'row') {
             const field = reader.fields[j];
-            out.push(field === undefined || row === null ? null : convert[c.physical](row[field] ?? null));
+            out.push(field === undefined || row === null ? null : toPhysical[c.physical](row[field] ?? null));
           } else if (c.kind === 'meta') {
             switch (c.meta) {
               case 'op':
