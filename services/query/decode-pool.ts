@@ -13,7 +13,7 @@ import { FileDecoder, type DecodedFile, type DecodeJob } from './file-decoder.js
 /** Files handed to each worker ahead of the one the scan is reading. */
 const AHEAD_PER_WORKER = 8;
 /** How long a scan waits for one file before it gives up on a worker that stopped answering. */
-const FILE_TIMEOUT_MS = 600_000;
+const FILE_TIMEOUT_MS = 120_000;
 
 /** How a scan gets its files decoded: ahead by workers, or right here when it asks. */
 export interface ScanChannel {

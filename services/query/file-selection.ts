@@ -135,6 +135,13 @@ export function excludedBy(
   }
   const column = columns.find((c) => c.name.toLowerCase() === p.column);
   if (!column) return undefined;
+  // Min/max of DECIMAL and BIGINT UNSIGNED are kept in text order, FLOAT as the double nearest the float:
+  // neither bounds a comparison DuckDB makes, so they prune nothing.
+  if (column.type === 'decimal' || column.type === 'float' || (column.type === 'bigint' && column.unsigned)) {
+    return undefined;
+  }
+  // Against a DATE only a date literal bounds it (how a time of day compares depends on the literal's type).
+  if (column.type === 'date' && p.value.text.trim().length !== 10) return undefined;
   const stats = entry.column_stats[column.name];
   if (!stats || stats.min === null || stats.max === null) return undefined;
   let ok: boolean | undefined;

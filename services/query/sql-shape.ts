@@ -78,13 +78,19 @@ export function literalOf(n: unknown): Literal | undefined {
     if (id === 'DECIMAL') {
       // Decimal constants arrive as their unscaled integer and the scale.
       const scale = value.type.type_info?.scale ?? 0;
+      // The parse tree is JSON: an unscaled value beyond 2^53 arrived rounded, so it bounds nothing.
+      if (typeof value.value !== 'number' || !Number.isSafeInteger(value.value)) return undefined;
       const digits = String(value.value);
       const negative = digits.startsWith('-');
       const abs = (negative ? digits.slice(1) : digits).padStart(scale + 1, '0');
       const text = scale === 0 ? abs : `${abs.slice(0, -scale)}.${abs.slice(-scale)}`;
       return { kind: 'number', text: negative ? `-${text}` : text };
     }
-    if (NUMERIC.has(id)) return { kind: 'number', text: String(value.value) };
+    if (NUMERIC.has(id)) {
+      if (typeof value.value !== 'number' || !Number.isFinite(value.value)) return undefined;
+      if (id !== 'FLOAT' && id !== 'DOUBLE' && !Number.isSafeInteger(value.value)) return undefined;
+      return { kind: 'number', text: String(value.value) };
+    }
     return undefined;
   }
   if (n.class === 'CAST' && n.try_cast !== true) {
@@ -92,7 +98,9 @@ export function literalOf(n: unknown): Literal | undefined {
     const to = (n.cast_type as { id: string }).id;
     if (!inner) return undefined;
     if (to === 'TIMESTAMP' || to === 'DATE' || to === 'TIMESTAMP_MS' || to === 'TIMESTAMP_NS') {
-      return inner.kind === 'string' ? { kind: 'time', text: inner.text } : undefined;
+      if (inner.kind !== 'string') return undefined;
+      // A DATE cast drops the time of day: '2026-03-01 10:00'::DATE is midnight.
+      return { kind: 'time', text: to === 'DATE' ? inner.text.trim().slice(0, 10) : inner.text };
     }
     if (to === 'VARCHAR') return inner.kind === 'string' ? inner : undefined;
     if (NUMERIC.has(to)) return inner.kind === 'number' ? inner : undefined;
@@ -100,23 +108,33 @@ export function literalOf(n: unknown): Literal | undefined {
   return undefined;
 }
 
-function columnOf(n: unknown): { qualifier: string | undefined; column: string } | undefined {
+function columnOf(
+  n: unknown,
+): { schema: string | undefined; qualifier: string | undefined; column: string } | undefined {
   if (!isNode(n) || n.class !== 'COLUMN_REF') return undefined;
   const names = (n.column_names as string[]).map((s) => s.toLowerCase());
-  if (names.length === 1) return { qualifier: undefined, column: names[0] as string };
-  return { qualifier: names[names.length - 2], column: names[names.length - 1] as string };
+  if (names.length === 1) return { schema: undefined, qualifier: undefined, column: names[0] as string };
+  return {
+    // schema.table.column (catalog.schema.table.column): the schema must match too.
+    schema: names.length >= 3 ? names[names.length - 3] : undefined,
+    qualifier: names[names.length - 2],
+    column: names[names.length - 1] as string,
+  };
 }
 
 const show = (l: Literal) => (l.kind === 'number' ? l.text : `'${l.text}'`);
 
 /** The AND-ed comparisons of a WHERE clause, each with the column's qualifier as written. */
-function conjuncts(where: unknown): { qualifier: string | undefined; p: Predicate }[] {
+type Qualified = { schema: string | undefined; qualifier: string | undefined; p: Predicate };
+
+function conjuncts(where: unknown): Qualified[] {
   if (!isNode(where)) return [];
   if (where.type === 'CONJUNCTION_AND') return (where.children as unknown[]).flatMap(conjuncts);
-  const out: { qualifier: string | undefined; p: Predicate }[] = [];
+  const out: Qualified[] = [];
   const add = (col: ReturnType<typeof columnOf>, op: CompareOp, value: Literal) => {
     if (!col) return;
     out.push({
+      schema: col.schema,
       qualifier: col.qualifier,
       p: { column: col.column, op, value, text: `${col.column} ${op} ${show(value)}` },
     });
@@ -165,7 +183,8 @@ export function tableReferences(statements: unknown): TableReference[] {
     if (n.type !== 'SELECT_NODE') return;
     const bases = baseTables(n.from_table);
     if (bases.length === 0) return;
-    for (const { qualifier, p } of conjuncts(n.where_clause)) {
+    for (const { schema, qualifier, p } of conjuncts(n.where_clause)) {
+      const schemaOf = (b: Node) => String(b.schema_name).toLowerCase() || 'main';
       const target =
         qualifier === undefined
           ? bases.length === 1
@@ -173,8 +192,10 @@ export function tableReferences(statements: unknown): TableReference[] {
             : undefined
           : bases.find(
               (b) =>
-                String(b.alias).toLowerCase() === qualifier ||
-                (b.alias === '' && String(b.table_name).toLowerCase() === qualifier),
+                (schema === undefined && b.alias !== '' && String(b.alias).toLowerCase() === qualifier) ||
+                (b.alias === '' &&
+                  String(b.table_name).toLowerCase() === qualifier &&
+                  (schema === undefined || schemaOf(b) === schema)),
             );
       if (!target) continue;
       const list = predicates.get(target) ?? [];
