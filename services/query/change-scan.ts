@@ -108,13 +108,16 @@ const META: { meta: NonNullable<QueryColumn['meta']>; name: string; physical: Ph
 
 /** The columns of a change table: the change's own fields, then the table's columns (newest version). */
 export function changeColumns(columns: readonly ColumnDef[]): QueryColumn[] {
-  const taken = new Set(columns.map((c) => c.name.toLowerCase()));
-  const meta = META.map((m) => {
-    let name = m.name;
-    while (taken.has(name)) name = `_${name}`;
-    return { ...m, name, column: undefined };
+  // The change's own fields keep their names (file choice reads _ts and _pos as event time and position); a
+  // table column of the same name is shown with a trailing underscore.
+  const taken = new Set(META.map((m) => m.name));
+  const named = columns.map((c) => {
+    let name = c.name;
+    while (taken.has(name.toLowerCase())) name = `${name}_`;
+    taken.add(name.toLowerCase());
+    return { name, column: c, meta: undefined, ...columnTypes(c) };
   });
-  return [...meta, ...columns.map((c) => ({ name: c.name, column: c, meta: undefined, ...columnTypes(c) }))];
+  return [...META.map((m) => ({ ...m, column: undefined })), ...named];
 }
 
 /** The view expression giving a physical column its SQL type. */

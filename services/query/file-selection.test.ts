@@ -2,7 +2,7 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ColumnDef, ManifestEntry } from '../core/index.js';
 import { excludedBy, selectFiles, timeLiteralMicros } from './file-selection.js';
-import { quoteString } from './change-scan.js';
+import { changeColumns, quoteString } from './change-scan.js';
 import { cteNames, tableReferences, type Predicate } from './sql-shape.js';
 
 let instance: DuckDBInstance;
@@ -172,6 +172,14 @@ describe('which files a query reads', () => {
     // Columns without min/max, and literals of another kind, never skip.
     expect(excludedBy(e, p('user_id', '=', 'number', '1'), columns)).toBeUndefined();
     expect(excludedBy(e, p('room_id', '=', 'string', 'x'), columns)).toBeUndefined();
+  });
+
+  it('keeps _ts for the event time when the table has a column of that name (shown as _ts_)', () => {
+    const clash: ColumnDef[] = [{ name: '_ts', type: 'int' }];
+    expect(changeColumns(clash).map((c) => c.name)).toEqual(['_op', '_ts', '_pos', '_tx', '_key', '_ts_']);
+    const e = entry({ column_stats: { _ts: { min: '1', max: '5' } } });
+    expect(excludedBy(e, p('_ts_', '=', 'number', '9'), clash)).toMatch(/_ts spans 1 .. 5/);
+    expect(excludedBy(e, p('_ts', '>', 'time', '2026-03-02'), clash)).toMatch(/events span/);
   });
 
   it('reads a file any reference needs, and none outside --from/--to', () => {

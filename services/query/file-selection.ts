@@ -4,6 +4,7 @@
 
 import { compareDecimals } from '../replay/where.js';
 import type { ColumnDef, ManifestEntry } from '../core/index.js';
+import { changeColumns } from './change-scan.js';
 import type { Literal, Predicate } from './sql-shape.js';
 
 export interface TimeWindow {
@@ -133,7 +134,8 @@ export function excludedBy(
       ? `its positions span ${entry.first_pos} .. ${entry.last_pos}, the query asks ${p.text}`
       : undefined;
   }
-  const column = columns.find((c) => c.name.toLowerCase() === p.column);
+  // By the name the query sees (a column named like a change field is shown as `<name>_`).
+  const column = changeColumns(columns).find((c) => c.column && c.name.toLowerCase() === p.column)?.column;
   if (!column) return undefined;
   // Min/max of DECIMAL and BIGINT UNSIGNED are kept in text order, FLOAT as the double nearest the float:
   // neither bounds a comparison DuckDB makes, so they prune nothing.
