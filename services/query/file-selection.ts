@@ -102,6 +102,19 @@ function literalText(l: Literal): string {
   return l.kind === 'number' ? l.text : `'${l.text}'`;
 }
 
+const shown = new WeakMap<readonly ColumnDef[], Map<string, ColumnDef>>();
+
+/** A table's columns by the lower-cased name the query sees them by, worked out once per column list. */
+function shownColumns(columns: readonly ColumnDef[]): Map<string, ColumnDef> {
+  let byName = shown.get(columns);
+  if (!byName) {
+    byName = new Map();
+    for (const c of changeColumns(columns)) if (c.column) byName.set(c.name.toLowerCase(), c.column);
+    shown.set(columns, byName);
+  }
+  return byName;
+}
+
 /** Why a file cannot hold rows meeting `p`, or undefined when it may. */
 export function excludedBy(
   entry: ManifestEntry,
@@ -135,7 +148,7 @@ export function excludedBy(
       : undefined;
   }
   // By the name the query sees (a column named like a change field is shown as `<name>_`).
-  const column = changeColumns(columns).find((c) => c.column && c.name.toLowerCase() === p.column)?.column;
+  const column = shownColumns(columns).get(p.column);
   if (!column) return undefined;
   // Min/max of DECIMAL and BIGINT UNSIGNED are kept in text order, FLOAT as the double nearest the float:
   // neither bounds a comparison DuckDB makes, so they prune nothing.

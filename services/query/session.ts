@@ -166,19 +166,19 @@ export class QuerySession {
       });
       const connection = await instance.connect();
       const refs = await readReferences(connection, req.sql);
-      const known = await listArchivedTables(archive.store, archive.prefix);
       const ctes = cteNames(refs.tree);
       const changeRefs = new Map<string, Predicate[][]>();
       const stateTables = new Set<string>();
       for (const r of refs.references) {
         const schema = r.schema.toLowerCase();
-        const exists = known.includes(r.name);
+        // One list request per table named; the whole archive is listed only to say what exists.
+        const exists = r.name.includes('.') && (await isArchived(archive, r.name));
         if (schema === 'changes') {
-          if (!exists) throw unknownTable(`changes.${quoteIdent(r.name)}`, known, archive);
+          if (!exists) throw await unknownTable(`changes.${quoteIdent(r.name)}`, archive);
           changeRefs.set(r.name, [...(changeRefs.get(r.name) ?? []), r.predicates]);
         } else if ((schema === '' || schema === 'main') && !ctes.has(r.name.toLowerCase())) {
           if (exists) stateTables.add(r.name);
-          else if (r.name.includes('.')) throw unknownTable(quoteIdent(r.name), known, archive);
+          else if (r.name.includes('.')) throw await unknownTable(quoteIdent(r.name), archive);
         }
       }
       const plan: QueryPlan = { changes: [], state: [], window };
@@ -285,7 +285,14 @@ export class QuerySession {
   }
 }
 
-function unknownTable(name: string, known: readonly string[], archive: Archive): TidemarkError {
+/** Whether the archive has manifests of a table (stops at the first key). */
+async function isArchived(archive: Archive, table: string): Promise<boolean> {
+  for await (const _ of archive.store.list(`${archiveKey(archive, 'manifests', table)}/`)) return true;
+  return false;
+}
+
+async function unknownTable(name: string, archive: Archive): Promise<TidemarkError> {
+  const known = await listArchivedTables(archive.store, archive.prefix);
   return new TidemarkError(
     'BAD_ARGUMENT',
     `the query names ${name}, which is not in the archive at ${archive.store.url}`,
