@@ -24,6 +24,7 @@ import {
 } from '../../services/core/index.js';
 import { listChanges, type TransactionGroup } from '../../services/replay/changes.js';
 import { runRestore } from '../../services/replay/restore.js';
+import { deploymentStatus, formatStatus, type DeploymentStatus } from '../../services/replay/status.js';
 import { Daemon, freePort, localEnv, pipelineStatus, ROOT } from './daemons.js';
 
 const SOURCE_DB = 'tidemark_demo';
@@ -43,6 +44,8 @@ export interface DemoResult {
   matched: boolean;
   restored: { messages: number; users: number };
   steps: { name: string; seconds: number }[];
+  /** `tidemark status` taken while the pipeline ran, after the restore. */
+  status: DeploymentStatus;
 }
 
 // --- The chat schema and its traffic -------------------------------------------------------------------------
@@ -435,6 +438,17 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
         : `  ✗ restored ${after.messages.rows} messages / ${after.users.rows} users, the source had ${before.messages.rows} / ${before.users.rows}: they differ\n`,
     );
 
+    const status = await step('tidemark status of the running deployment', () =>
+      deploymentStatus(config, logger),
+    );
+    o.write(
+      formatStatus(status)
+        .trimEnd()
+        .split('\n')
+        .map((l) => `  ${dim(l)}\n`)
+        .join(''),
+    );
+
     await step('the daemons stopped (they flush, commit and checkpoint on SIGTERM)', async () => {
       for (const d of daemons.reverse()) await d.stop();
       daemons.length = 0;
@@ -450,7 +464,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
         `  config, logs  ${o.workDir}\n` +
         `  try           npx tsx services/cli/index.ts query -c ${capture.configFile} 'SELECT room_id, count(*) FROM changes."${SOURCE_DB}.messages" GROUP BY ALL'\n`,
     );
-    return { matched, restored: { messages: after.messages.rows, users: after.users.rows }, steps };
+    return { matched, restored: { messages: after.messages.rows, users: after.users.rows }, steps, status };
   } finally {
     for (const d of daemons) await d.stop().catch(() => undefined);
     await mongo.close().catch(() => undefined);

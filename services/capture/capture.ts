@@ -1,7 +1,7 @@
 // The capture daemon: one active instance per source streams the binlog into Kafka, checkpointing at
 // transaction boundaries in the same Kafka transaction as the events before them; others wait as standbys.
 
-import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
+import type { Connection, RowDataPacket } from 'mysql2/promise';
 import type { ColumnSchema, RowData, UpdateRowData } from '@vlasky/zongji';
 import {
   binlogSequence,
@@ -20,7 +20,7 @@ import { KafkaSink, type Checkpoint } from './kafka-sink.js';
 import type { CaptureMetrics } from './metrics.js';
 import { buildShape, type TableShape } from './row-mapper.js';
 import { takeSnapshot } from './snapshot.js';
-import { checkSource, type SourceInfo } from './source-checks.js';
+import { binlogEnd, checkSource, connectSource, type SourceInfo } from './source-checks.js';
 import { listTables } from './source-schema.js';
 import { TableSelection, tableName } from './table-selection.js';
 
@@ -94,36 +94,8 @@ export class Capture {
     this.o.metrics.setState('stopped');
   }
 
-  private async connectSource(): Promise<Connection> {
-    const { host, port, user, password } = this.o.source;
-    try {
-      return await mysql.createConnection({
-        host,
-        port,
-        user,
-        password,
-        charset: 'utf8mb4',
-        supportBigNumbers: true,
-        bigNumberStrings: true,
-      });
-    } catch (err) {
-      const code = (err as { code?: string }).code;
-      if (code === 'ER_ACCESS_DENIED_ERROR') {
-        throw new TidemarkError(
-          'SOURCE_MISCONFIGURED',
-          `the source ${host}:${port} refused user ${user}: ${(err as Error).message}`,
-          {
-            cause: err,
-            hint: 'check source.user and source.password (or passwordFile)',
-          },
-        );
-      }
-      throw new TidemarkError(
-        'SOURCE_UNREACHABLE',
-        `cannot connect to the source ${host}:${port}: ${(err as Error).message}`,
-        { cause: err },
-      );
-    }
+  private connectSource(): Promise<Connection> {
+    return connectSource(this.o.source);
   }
 
   /** One connected stretch: checks, leadership, checkpoint, optional snapshot, then streaming until failure or stop. */
@@ -232,15 +204,12 @@ export class Capture {
   }
 
   private async startAtEnd(control: Connection, sink: KafkaSink): Promise<Checkpoint> {
-    const [rows] = await control.query<RowDataPacket[]>('SHOW MASTER STATUS');
-    const row = rows[0];
-    if (!row)
-      throw new TidemarkError('SOURCE_MISCONFIGURED', 'SHOW MASTER STATUS returned nothing: is log_bin on?');
+    const end = await binlogEnd(control);
     const checkpoint: Checkpoint = {
       captureId: this.captureId,
       phase: 'streaming',
-      binlogFile: String(row.File),
-      binlogOffset: Number(row.Position),
+      binlogFile: end.file,
+      binlogOffset: end.offset,
       gtidSet: null,
       tsMs: Date.now(),
       writtenMs: Date.now(),

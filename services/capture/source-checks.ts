@@ -1,9 +1,48 @@
 // Start-up checks against the source: binlog settings, grants and server id. Each failure says which
 // setting is wrong and the statement that fixes it, so capture never runs on a source it would misread.
 
-import type { Connection, RowDataPacket } from 'mysql2/promise';
-import { TidemarkError } from '../core/index.js';
+import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
+import { TidemarkError, type SourceConfig } from '../core/index.js';
 import { tableName, type TableId } from './table-selection.js';
+
+/** A connection to the source as the config describes it; a refusal or an unreachable server says which. */
+export async function connectSource(source: SourceConfig): Promise<Connection> {
+  const { host, port, user, password } = source;
+  try {
+    return await mysql.createConnection({
+      host,
+      port,
+      user,
+      password,
+      charset: 'utf8mb4',
+      supportBigNumbers: true,
+      bigNumberStrings: true,
+    });
+  } catch (err) {
+    const code = (err as { code?: string }).code;
+    if (code === 'ER_ACCESS_DENIED_ERROR') {
+      throw new TidemarkError(
+        'SOURCE_MISCONFIGURED',
+        `the source ${host}:${port} refused user ${user}: ${(err as Error).message}`,
+        { cause: err, hint: 'check source.user and source.password (or passwordFile)' },
+      );
+    }
+    throw new TidemarkError(
+      'SOURCE_UNREACHABLE',
+      `cannot connect to the source ${host}:${port}: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+}
+
+/** Where the source's binary log ends now (SHOW MASTER STATUS). */
+export async function binlogEnd(conn: Connection): Promise<{ file: string; offset: number }> {
+  const [rows] = await conn.query<RowDataPacket[]>('SHOW MASTER STATUS');
+  const row = rows[0];
+  if (!row)
+    throw new TidemarkError('SOURCE_MISCONFIGURED', 'SHOW MASTER STATUS returned nothing: is log_bin on?');
+  return { file: String(row.File), offset: Number(row.Position) };
+}
 
 export interface SourceInfo {
   version: string;

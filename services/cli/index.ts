@@ -11,6 +11,7 @@ import { queryCommand } from './commands/query.js';
 import { restoreCommand } from './commands/restore.js';
 import { schedulerCommand } from './commands/scheduler.js';
 import { snapshotCommand } from './commands/snapshot.js';
+import { statusCommand } from './commands/status.js';
 import { tailCommand } from './commands/tail.js';
 import { tierCommand } from './commands/tier.js';
 import { EXIT } from './exit-codes.js';
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   program.addCommand(snapshotCommand());
   program.addCommand(changesCommand());
   program.addCommand(schedulerCommand());
+  program.addCommand(statusCommand());
   program.addCommand(tailCommand());
   program.addCommand(tierCommand());
   return program;

@@ -80,16 +80,14 @@ export async function readTail(o: {
 }
 
 /**
- * Where every capture writing to the prefix has committed up to: the position of its newest checkpoint (a
- * source transaction boundary, committed with the events before it). A change past it belongs to a
- * transaction capture is still sending, which no restore may include in part. Undefined when no capture has
- * written a checkpoint here.
+ * The checkpoint written last by any capture writing to the prefix (a standby shares the capture id; an
+ * abandoned id would only hold restores back). Undefined when no capture has written one here.
  */
-export async function committedFrontier(
+export async function latestCheckpoint(
   kafka: Kafka,
   prefix: string,
   logger: Logger,
-): Promise<Position | undefined> {
+): Promise<Checkpoint | undefined> {
   const topic = checkpointsTopic(prefix);
   const offsets = await topicOffsets(kafka, topic);
   const latest = new Map<string, Checkpoint>();
@@ -106,11 +104,24 @@ export async function committedFrontier(
       return Promise.resolve();
     },
   });
-  // The checkpoint written last: a standby shares the capture id; an abandoned id would only hold restores back.
-  const newest = [...latest.values()].reduce<Checkpoint | undefined>(
+  return [...latest.values()].reduce<Checkpoint | undefined>(
     (a, b) => (a === undefined || b.writtenMs > a.writtenMs ? b : a),
     undefined,
   );
+}
+
+/**
+ * Where every capture writing to the prefix has committed up to: the position of its newest checkpoint (a
+ * source transaction boundary, committed with the events before it). A change past it belongs to a
+ * transaction capture is still sending, which no restore may include in part. Undefined when no capture has
+ * written a checkpoint here.
+ */
+export async function committedFrontier(
+  kafka: Kafka,
+  prefix: string,
+  logger: Logger,
+): Promise<Position | undefined> {
+  const newest = await latestCheckpoint(kafka, prefix, logger);
   if (!newest) return undefined;
   // During a capture's initial snapshot nothing of the snapshot may count yet.
   const frontier =
