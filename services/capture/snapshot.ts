@@ -198,12 +198,17 @@ const quote = (name: string) => `\`${name.replace(/`/g, '``')}\``;
 
 /**
  * The snapshot query of a table: FLOAT read as DOUBLE (the text protocol rounds FLOAT to six digits; the
- * binlog has the exact value), rows in primary-key order.
+ * binlog has the exact value), rows in primary-key order; with `byKey`, the one row whose primary key is
+ * given as parameters.
  */
-export function snapshotSelect(schema: TableSchema): string {
+export function snapshotSelect(schema: TableSchema, byKey = false): string {
   const columns = schema.columns.map((c) =>
     c.type === 'float' ? `CAST(${quote(c.name)} AS DOUBLE) AS ${quote(c.name)}` : quote(c.name),
   );
-  const order = schema.primaryKey.length > 0 ? ` ORDER BY ${schema.primaryKey.map(quote).join(', ')}` : '';
-  return `SELECT ${columns.join(', ')} FROM ${quote(schema.db)}.${quote(schema.table)}${order}`;
+  const tail = byKey
+    ? ` WHERE ${schema.primaryKey.map((c) => `${quote(c)} = ?`).join(' AND ')}`
+    : schema.primaryKey.length > 0
+      ? ` ORDER BY ${schema.primaryKey.map(quote).join(', ')}`
+      : '';
+  return `SELECT ${columns.join(', ')} FROM ${quote(schema.db)}.${quote(schema.table)}${tail}`;
 }

@@ -14,6 +14,7 @@ import { snapshotCommand } from './commands/snapshot.js';
 import { statusCommand } from './commands/status.js';
 import { tailCommand } from './commands/tail.js';
 import { tierCommand } from './commands/tier.js';
+import { verifyCommand } from './commands/verify.js';
 import { EXIT } from './exit-codes.js';
 
 export function buildProgram(): Command {
@@ -35,6 +36,7 @@ export function buildProgram(): Command {
   program.addCommand(statusCommand());
   program.addCommand(tailCommand());
   program.addCommand(tierCommand());
+  program.addCommand(verifyCommand());
   return program;
 }
 

@@ -20,6 +20,10 @@ export type ErrorCode =
   | 'BAD_ARGUMENT'
   /** The archive misses part of the history a restore needs. */
   | 'ARCHIVE_GAP'
+  /** Two archive files hold the same offsets of a partition. */
+  | 'ARCHIVE_OVERLAP'
+  /** The archive has not reached a point it was waited for (a drill's position). */
+  | 'ARCHIVE_BEHIND'
   /** The asked-for point lies outside what the archive can restore. */
   | 'OUT_OF_WINDOW'
   /** A restore target already holds data and --force was not given. */
