@@ -45,11 +45,16 @@ export interface TierFixtureOptions {
   configureTier?: (tier: Record<string, unknown>) => void;
   /** Kafka partitions of the change topics capture creates. */
   partitions?: number;
+  /** Changes to capture's configuration (column rules, …). */
+  configureCapture?: (raw: Record<string, unknown>, db: string) => void;
 }
 
 export async function tierFixture(o: TierFixtureOptions = {}): Promise<TierFixture> {
   const s = localServices();
-  const fx = await captureFixture({ tables: o.tables ?? CHAT_TABLES });
+  const fx = await captureFixture({
+    tables: o.tables ?? CHAT_TABLES,
+    ...(o.configureCapture ? { configure: o.configureCapture } : {}),
+  });
   const mongoDatabase = uniqueName('tm_hot');
   const archivePrefix = uniqueName('archive');
   const dir = mkdtempSync(join(tmpdir(), 'tidemark-archive-'));
