@@ -165,13 +165,10 @@ describe('verify', () => {
     await t.store.put(victim, damaged);
     const corrupt = await integrityOnly();
     expect(corrupt.passed).toBe(false);
-    expect(corrupt.integrity!.problems).toEqual([
-      expect.objectContaining({
-        code: 'OBJECT_CORRUPT',
-        table: messages.table,
-        object: expect.stringContaining(victim),
-      }),
+    expect(corrupt.integrity!.problems.map((p) => [p.code, p.table])).toEqual([
+      ['OBJECT_CORRUPT', messages.table],
     ]);
+    expect(corrupt.integrity!.problems[0]!.object).toContain(victim);
     // The command says the same, with exit code 1.
     const file = join(tmpdir(), `tidemark-verify-${t.fx.prefix}.yaml`);
     writeFileSync(file, stringify(raw));
