@@ -269,7 +269,7 @@ export class Capture {
     m.checkpointFile.set(binlogSequence(c.binlogFile));
     m.checkpointOffset.set(c.binlogOffset);
     m.checkpointTime.set(c.writtenMs / 1000);
-    m.lagSeconds.set(Math.max(0, (Date.now() - c.tsMs) / 1000));
+    m.setLag(Math.max(0, (Date.now() - c.tsMs) / 1000));
   }
 
   private async stream(
@@ -366,9 +366,10 @@ export class Capture {
         }
         this.o.metrics.queueDepth.set(binlog.depth);
         if (item === 'closed') break;
+        if (item !== 'idle' && this.o.metrics.sourceSilentNow()) this.o.metrics.setSourceSilent(false);
         if (item === 'idle') {
           const silentMs = Date.now() - binlog.lastEventAt;
-          this.o.metrics.sourceSilent.set(silentMs > cfg.silentAfterSeconds * 1000 ? 1 : 0);
+          this.o.metrics.setSourceSilent(silentMs > cfg.silentAfterSeconds * 1000);
           if (silentMs > cfg.silentAfterSeconds * 1000) {
             throw new TidemarkError(
               'SOURCE_UNREACHABLE',

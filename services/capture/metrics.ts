@@ -1,6 +1,7 @@
 // What capture reports to Prometheus: throughput, lag, checkpoint, Kafka latency, queue depth, state.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AlertMetrics } from '../core/index.js';
 
 export type CaptureState = 'starting' | 'standby' | 'snapshot' | 'streaming' | 'reconnecting' | 'stopped';
 const STATES: CaptureState[] = ['starting', 'standby', 'snapshot', 'streaming', 'reconnecting', 'stopped'];
@@ -62,6 +63,29 @@ export class CaptureMetrics {
     registers: [this.registry],
   });
   current: CaptureState = 'starting';
+  /** The values behind lagSeconds and sourceSilent, for the alerts. */
+  private lag = 0;
+  private silent = false;
+
+  setLag(seconds: number): void {
+    this.lag = seconds;
+    this.lagSeconds.set(seconds);
+  }
+
+  lagNow(): number {
+    return this.lag;
+  }
+
+  setSourceSilent(silent: boolean): void {
+    this.silent = silent;
+    this.sourceSilent.set(silent ? 1 : 0);
+  }
+
+  sourceSilentNow(): boolean {
+    return this.silent;
+  }
+
+  readonly alerts = new AlertMetrics(this.registry);
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: 'tidemark_capture_process_' });

@@ -14,6 +14,7 @@ import {
 import type { Checkpoint, KafkaSink } from './kafka-sink.js';
 import type { CaptureMetrics } from './metrics.js';
 import type { TableShape } from './row-mapper.js';
+import { binlogEnd } from './source-checks.js';
 import { readTableSchema } from './source-schema.js';
 import { tableName, type TableId } from './table-selection.js';
 
@@ -82,11 +83,8 @@ export async function openConsistentRead(conn: Connection, isMariaDb: boolean): 
   }
   try {
     await conn.query('START TRANSACTION WITH CONSISTENT SNAPSHOT');
-    const [rows] = await conn.query<RowDataPacket[]>('SHOW MASTER STATUS');
-    const row = rows[0];
-    if (!row)
-      throw new TidemarkError('SOURCE_MISCONFIGURED', 'SHOW MASTER STATUS returned nothing: is log_bin on?');
-    return { binlogFile: String(row.File), binlogOffset: Number(row.Position) };
+    const end = await binlogEnd(conn);
+    return { binlogFile: end.file, binlogOffset: end.offset };
   } finally {
     await conn.query('UNLOCK TABLES');
   }

@@ -35,9 +35,18 @@ export async function connectSource(source: SourceConfig): Promise<Connection> {
   }
 }
 
-/** Where the source's binary log ends now (SHOW MASTER STATUS). */
+/**
+ * Where the source's binary log ends now: SHOW MASTER STATUS (MariaDB, MySQL up to 8.3), or SHOW BINARY LOG
+ * STATUS on MySQL 8.4 and later, which removed the older statement.
+ */
 export async function binlogEnd(conn: Connection): Promise<{ file: string; offset: number }> {
-  const [rows] = await conn.query<RowDataPacket[]>('SHOW MASTER STATUS');
+  let rows: RowDataPacket[];
+  try {
+    [rows] = await conn.query<RowDataPacket[]>('SHOW MASTER STATUS');
+  } catch (err) {
+    if ((err as { code?: string }).code !== 'ER_PARSE_ERROR') throw err;
+    [rows] = await conn.query<RowDataPacket[]>('SHOW BINARY LOG STATUS');
+  }
   const row = rows[0];
   if (!row)
     throw new TidemarkError('SOURCE_MISCONFIGURED', 'SHOW MASTER STATUS returned nothing: is log_bin on?');

@@ -277,6 +277,41 @@ const replaySchema = z.strictObject({
       rowsPerFile: z.number().int().min(1000).default(100_000),
     })
     .default({ everyHours: 24, tables: { include: ['*.*'], exclude: [] }, rowsPerFile: 100_000 }),
+  /** The scheduler's verification: integrity of the archive and, with a source configured, a restore drill. */
+  verify: z
+    .strictObject({
+      /** How often (hours); 0 turns scheduled verification off. */
+      everyHours: z.number().min(0).default(24),
+      /** Run a restore drill against the source (needs source and kafka in this configuration). */
+      drill: z.boolean().default(true),
+      /** Check the files written since the previous run (`new`) or every file each time (`all`). */
+      integrity: z.enum(['new', 'all']).default('new'),
+      /** Tables verified, as db.table patterns over what the archive holds (default: all). */
+      tables: tablePatterns,
+      /** How long a drill waits for the archive to reach its position (default: rotate.maxSpanSeconds + flushAfterSeconds + 60). */
+      waitSeconds: z.number().positive().optional(),
+    })
+    .default({ everyHours: 24, drill: true, integrity: 'new', tables: { include: ['*.*'], exclude: [] } }),
+});
+
+const alertsSchema = z.strictObject({
+  /** Each alert is POSTed here as JSON when it fires, while it fires (repeatMinutes) and when resolved. */
+  webhook: z
+    .strictObject({
+      url: z.string().url(),
+      /** e.g. Authorization: "Bearer ${ALERT_TOKEN}" (a ${VAR} reference keeps the secret out of the file). */
+      headers: z.record(z.string(), z.string()).default({}),
+      timeoutMs: z.number().int().min(100).default(5000),
+      /** Retries of one notice after the first attempt, with backoff from 1 s doubling to 30 s. */
+      retries: z.number().int().min(0).default(5),
+    })
+    .optional(),
+  /** A firing alert is notified again this often (0: only when it starts and ends). */
+  repeatMinutes: z.number().min(0).default(60),
+  /** capture: CaptureLagging when the newest committed change is this far behind the source, or no checkpoint was committed for this long while streaming. */
+  captureLagSeconds: z.number().positive().default(300),
+  /** tier: ArchiveUploadFailing / HotReplicaFailing when writes to the store have failed for this long. */
+  storeFailingSeconds: z.number().positive().default(120),
 });
 
 const logSchema = z.strictObject({
@@ -295,6 +330,7 @@ export const configSchema = z.strictObject({
   kafka: kafkaSchema.optional(),
   tier: tierSchema.optional(),
   replay: replaySchema.default(replaySchema.parse({})),
+  alerts: alertsSchema.default(alertsSchema.parse({})),
   log: logSchema.default({ level: 'info' }),
   http: httpSchema.default({ host: '127.0.0.1', port: 9464 }),
 });
@@ -307,6 +343,7 @@ export type TierConfig = NonNullable<Config['tier']>;
 export type HotConfig = NonNullable<TierConfig['hot']>;
 export type ColdConfig = NonNullable<TierConfig['cold']>;
 export type ReplayConfig = Config['replay'];
+export type AlertsSettings = Config['alerts'];
 
 type Env = Readonly<Record<string, string | undefined>>;
 

@@ -20,3 +20,4 @@ export * from './table-pattern.js';
 export * from './bson-row.js';
 export * from './sleep.js';
 export * from './worker.js';
+export * from './alerts.js';

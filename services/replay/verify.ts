@@ -7,6 +7,7 @@
 import {
   formatPosition,
   isTidemarkError,
+  tableMatcher,
   type ManifestEntry,
   type TableCodec,
   type ChangeEvent,
@@ -183,6 +184,8 @@ export async function verifyArchive(
   kafka: KafkaAccess | undefined,
   tables: readonly string[],
   progress?: VerifyProgress,
+  /** Only files written (snapshots created) at or after this time are fetched; continuity covers all. */
+  sinceMs = 0,
 ): Promise<IntegrityReport> {
   const started = Date.now();
   const problems: VerifyProblem[] = [];
@@ -205,8 +208,12 @@ export async function verifyArchive(
       problems.push({ code: isTidemarkError(err) ? err.code : 'INTERNAL', table, message: describe(err) });
     }
   }
-  const snapshotFiles = snapshots.reduce((n, s) => n + s.tables.reduce((m, t) => m + t.files.length, 0), 0);
-  const total = [...perTable.values()].reduce((n, l) => n + l.length, 0) + snapshotFiles;
+  const fresh = (e: ManifestEntry) => Number(e.written_ms) >= sinceMs;
+  const freshSnapshot = (m: SnapshotManifest) => Number(m.created_ms) >= sinceMs;
+  const snapshotFiles = snapshots
+    .filter(freshSnapshot)
+    .reduce((n, s) => n + s.tables.reduce((m, t) => m + t.files.length, 0), 0);
+  const total = [...perTable.values()].reduce((n, l) => n + l.filter(fresh).length, 0) + snapshotFiles;
   progress?.start(total);
   const reader = new ArchiveReader(archive);
   let done = 0;
@@ -218,7 +225,7 @@ export async function verifyArchive(
   const report: TableIntegrity[] = [];
   for (const table of tables) {
     const entries = perTable.get(table) ?? [];
-    for (const entry of entries) {
+    for (const entry of entries.filter(fresh)) {
       await checkFile(reader, entry, table, entry, problems);
       tick();
     }
@@ -250,7 +257,7 @@ export async function verifyArchive(
   }
 
   const snapshotReport: IntegrityReport['snapshots'] = [];
-  for (const s of snapshots) {
+  for (const s of snapshots.filter(freshSnapshot)) {
     let rows = 0;
     let files = 0;
     for (const t of s.tables) {
@@ -284,11 +291,15 @@ export async function verifyArchive(
 // --- The whole verification: integrity, then optionally the drill ------------------------------------------
 
 export interface VerifyRequest {
+  /** db.table names or patterns (empty: every archived table), less those matching `exclude`. */
   tables: readonly string[];
+  exclude?: readonly string[];
   integrity: boolean;
   drill: boolean;
   /** How long the drill waits for the archive to reach its position (default: what a file may stay open). */
   waitSeconds?: number;
+  /** Integrity fetches only files written at or after this time (0: every file). */
+  sinceMs?: number;
 }
 
 export interface VerifyReport {
@@ -308,9 +319,13 @@ export async function runVerify(
 ): Promise<VerifyReport> {
   const archive = openArchive(ctx.config);
   const report: VerifyReport = { archive: archive.store.url, passed: true, problems: [] };
+  const skip = tableMatcher(req.exclude ?? [], []);
+  const tables = (await withKafka(ctx, false, (kafka) => resolveTables(archive, kafka, req.tables))).filter(
+    (t) => !skip(t),
+  );
   if (req.integrity) {
-    report.integrity = await withKafka(ctx, false, async (kafka) =>
-      verifyArchive(archive, kafka, await resolveTables(archive, kafka, req.tables), progress),
+    report.integrity = await withKafka(ctx, false, (kafka) =>
+      verifyArchive(archive, kafka, tables, progress, req.sinceMs),
     );
     report.problems.push(...report.integrity.problems.map((p) => p.message));
   }
@@ -319,7 +334,7 @@ export async function runVerify(
     const waitSeconds =
       req.waitSeconds ?? (cold ? cold.rotate.maxSpanSeconds + cold.flushAfterSeconds + 60 : 120);
     try {
-      report.drill = await runDrill(ctx, { tables: req.tables, waitSeconds });
+      report.drill = await runDrill(ctx, { tables, waitSeconds });
       for (const t of report.drill.tables) {
         if (t.schemaDifference) report.problems.push(`drill: ${t.table}: ${t.schemaDifference}`);
         const { missing, extra, differing } = t.counts;

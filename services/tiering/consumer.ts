@@ -78,6 +78,8 @@ export class TierConsumer {
   private running = false;
   /** Problems a health check reports: stopped partitions, the last retried failure. */
   lastFailure: string | undefined;
+  /** Since when writes to the store have kept failing (undefined: the last one succeeded). */
+  failingSince: number | undefined;
 
   constructor(private readonly o: TierConsumerOptions) {}
 
@@ -332,6 +334,7 @@ export class TierConsumer {
         // partition is read again from its committed offset, by this member or another.
         if (err instanceof Error && err.name.startsWith('KafkaJS')) throw err;
         this.lastFailure = isTidemarkError(err) ? err.describe() : (err as Error).message;
+        this.failingSince ??= Date.now();
         this.o.metrics.retries.inc({ group: this.o.name });
         this.o.logger.warn(
           { err, topic, partition, attempt, retryInMs: backoff },
@@ -346,6 +349,7 @@ export class TierConsumer {
       }
     }
     this.lastFailure = undefined;
+    this.failingSince = undefined;
     payload.resolveOffset(batch.lastOffset());
     this.o.metrics.lag.set(
       { group: this.o.name, topic, partition: String(partition) },

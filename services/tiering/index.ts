@@ -2,6 +2,7 @@
 // over the change topics. Its public face for the CLI.
 
 import {
+  Alerter,
   createKafka,
   createLogger,
   openObjectStore,
@@ -119,6 +120,32 @@ export async function runTierDaemon(config: Config, options: TierDaemonOptions =
     },
   });
   logger.info({ http: `${config.http.host}:${http.port}`, parts, group }, 'tier starting');
+  // A store that keeps failing raises an alert; the batches stay in Kafka meanwhile.
+  const alerter = new Alerter({ service: 'tier', config: config.alerts, logger, metrics: metrics.alerts });
+  const watch = setInterval(() => {
+    for (const [part, consumer] of consumers) {
+      const since = consumer.failingSince;
+      const failingMs = since === undefined ? 0 : Date.now() - since;
+      const store =
+        part === 'cold' ? `the archive (${tier.cold!.url})` : `MongoDB (database ${tier.hot!.database})`;
+      alerter.update(
+        part === 'cold' ? 'ArchiveUploadFailing' : 'HotReplicaFailing',
+        failingMs > config.alerts.storeFailingSeconds * 1000,
+        {
+          severity: 'critical',
+          message:
+            failingMs > 0
+              ? `writes to ${store} have failed for ${Math.round(failingMs / 1000)} s: ${consumer.lastFailure ?? ''}`
+              : `writes to ${store} succeed again`,
+          check:
+            part === 'cold'
+              ? 'that the object store is up and the credentials can write; the changes wait in Kafka, within its retention'
+              : 'that MongoDB is up and reachable with tier.hot.uri; the changes wait in Kafka, within its retention',
+        },
+      );
+    }
+  }, 1000);
+  watch.unref();
   const controller = new AbortController();
   options.signal?.addEventListener('abort', () => controller.abort());
   const stop = (signal: string) => {
@@ -134,6 +161,8 @@ export async function runTierDaemon(config: Config, options: TierDaemonOptions =
   } finally {
     process.off('SIGINT', onInt);
     process.off('SIGTERM', onTerm);
+    clearInterval(watch);
+    await alerter.close();
     logger.debug('stopping: consumers stopped');
     await catalog.close();
     logger.debug('stopping: schema reader closed');

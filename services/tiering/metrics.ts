@@ -2,6 +2,7 @@
 // upload age, evictions, retries and stopped partitions.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AlertMetrics } from '../core/index.js';
 
 export class TierMetrics {
   readonly registry = new Registry();
@@ -70,6 +71,8 @@ export class TierMetrics {
     labelNames: ['group'],
     registers: [this.registry],
   });
+
+  readonly alerts = new AlertMetrics(this.registry);
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
