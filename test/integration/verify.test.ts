@@ -4,6 +4,8 @@
 // object, the key or the row.
 
 import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,11 +13,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { configSchema, createLogger, type Config } from '../../services/core/index.js';
+import { configSchema, createLogger, type AlertNotice, type Config } from '../../services/core/index.js';
 import { createSnapshot } from '../../services/replay/snapshots.js';
 import { runVerify, type VerifyReport } from '../../services/replay/verify.js';
-import type { CaptureProcess } from '../support/capture-process.js';
+import { CaptureProcess } from '../support/capture-process.js';
 import { eventually } from '../support/eventually.js';
+import { metric } from '../support/tier-verify.js';
 import { tierFixture, type TierFixture } from '../support/tier-fixture.js';
 
 const logger = createLogger({ level: 'warn' });
@@ -30,6 +33,10 @@ describe('verify', () => {
 
   const verify = (cfg: Config, drill: boolean, waitSeconds = 90): Promise<VerifyReport> =>
     runVerify({ config: cfg, logger }, { tables: [], integrity: true, drill, waitSeconds });
+  const someObject = async (prefix: string) => {
+    for await (const info of t.store.list(prefix)) return info.key;
+    throw new Error(`nothing under ${prefix}`);
+  };
   const integrityOnly = (cfg: Config = config) =>
     runVerify({ config: cfg, logger }, { tables: [], integrity: true, drill: false });
   /** Inserts, updates and deletes over the three tables. */
@@ -120,6 +127,9 @@ describe('verify', () => {
   it('names the row and column a restore gets wrong', async () => {
     const { admin } = t.fx;
     // A change the binlog never sees: the source now differs from anything the archive can restore.
+    const [[{ karma }]] = (await admin.query(
+      'SELECT CAST(karma AS CHAR) AS karma FROM users WHERE id = 7',
+    )) as unknown as [[{ karma: string }]];
     await admin.query('SET SESSION sql_log_bin = 0');
     await admin.query('UPDATE users SET karma = -1 WHERE id = 7');
     await admin.query('SET SESSION sql_log_bin = 1');
@@ -133,7 +143,7 @@ describe('verify', () => {
       `drill: ${t.fx.db}.users: 1 rows differ, 0 missing from the restore, 0 only in the restore`,
     ]);
     await admin.query('SET SESSION sql_log_bin = 0');
-    await admin.query('UPDATE users SET karma = ? WHERE id = 7', [(7n << 50n) + 2n]);
+    await admin.query('UPDATE users SET karma = ? WHERE id = 7', [karma]);
     await admin.query('SET SESSION sql_log_bin = 1');
   }, 300_000);
 
@@ -211,4 +221,69 @@ describe('verify', () => {
 
     expect((await integrityOnly()).passed).toBe(true);
   }, 300_000);
+
+  it('the scheduler verifies on its cadence: a damaged object raises VerifyFailed (metric, health, webhook), repaired it resolves', async () => {
+    const notices: AlertNotice[] = [];
+    const server = createServer((req, res) => {
+      let text = '';
+      req.on('data', (c: Buffer) => (text += c.toString()));
+      req.on('end', () => {
+        notices.push(JSON.parse(text) as AlertNotice);
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const port = (server.address() as AddressInfo).port;
+    tier = await t.newTier();
+    tier.start();
+    const schedulerRaw = structuredClone(raw) as Record<string, Record<string, unknown>>;
+    schedulerRaw.replay = {
+      verify: { everyHours: 0.002, integrity: 'all', drill: true, waitSeconds: 60 },
+    };
+    schedulerRaw.alerts = { webhook: { url: `http://127.0.0.1:${port}/hook`, retries: 2 } };
+    const scheduler = await CaptureProcess.create(schedulerRaw, 'scheduler');
+    const victim = await someObject(`${t.archivePrefix}/changes/${t.fx.db}.users/`);
+    const original = await t.store.get(victim);
+    try {
+      scheduler.start();
+      await eventually(
+        'a passing verification with a drill',
+        async () =>
+          (await metric(scheduler, 'tidemark_verify_last_success_timestamp_seconds{kind="drill"}')) > 0
+            ? true
+            : undefined,
+        120_000,
+      );
+      expect(await metric(scheduler, 'tidemark_verify_passed{kind="integrity"}')).toBe(1);
+      expect(await metric(scheduler, 'tidemark_verify_files_checked_total')).toBeGreaterThan(0);
+
+      const damaged = Buffer.from(original);
+      damaged[10] = (damaged[10] ?? 0) ^ 0x5a;
+      await t.store.put(victim, damaged);
+      const firing = await eventually(
+        'a VerifyFailed notice',
+        async () => notices.find((n) => n.alert === 'VerifyFailed' && n.status === 'firing'),
+        120_000,
+      );
+      expect(firing).toMatchObject({ source: 'tidemark', service: 'scheduler', severity: 'critical' });
+      expect(firing.message).toContain(victim);
+      expect(firing.check).toMatch(/tidemark verify --drill/);
+      expect(await metric(scheduler, 'tidemark_verify_passed{kind="integrity"}')).toBe(0);
+      expect(await metric(scheduler, 'tidemark_alert_firing{alert="VerifyFailed"}')).toBe(1);
+      expect(await scheduler.health()).toMatchObject({ healthy: false, status: 'verification failed' });
+
+      await t.store.put(victim, original);
+      await eventually(
+        'a resolved notice',
+        async () => notices.find((n) => n.alert === 'VerifyFailed' && n.status === 'resolved'),
+        120_000,
+      );
+      expect(await metric(scheduler, 'tidemark_alert_firing{alert="VerifyFailed"}')).toBe(0);
+      expect((await scheduler.health())?.healthy).toBe(true);
+    } finally {
+      await t.store.put(victim, original);
+      await scheduler.stop();
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  }, 400_000);
 });
