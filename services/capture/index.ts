@@ -97,7 +97,7 @@ function captureWatcher(metrics: CaptureMetrics, alerter: Alerter, config: Confi
           ? `capture is ${Math.round(lag)} s behind the source (alerts.captureLagSeconds: ${limit})`
           : `capture has not been streaming for ${Math.round(downMs / 1000)} s (state ${metrics.current})`
         : 'capture has caught up',
-      check: 'that Kafka and the source are up (tidemark_capture_kafka_produce_seconds), and the capture log',
+      check: 'that Kafka and the source are up (tidemark_capture_kafka_commit_seconds), and the capture log',
     });
   };
 }

@@ -262,7 +262,7 @@ describe('verify', () => {
       await t.store.put(victim, damaged);
       const firing = await eventually(
         'a VerifyFailed notice',
-        async () => notices.find((n) => n.alert === 'VerifyFailed' && n.status === 'firing'),
+        () => Promise.resolve(notices.find((n) => n.alert === 'VerifyFailed' && n.status === 'firing')),
         120_000,
       );
       expect(firing).toMatchObject({ source: 'tidemark', service: 'scheduler', severity: 'critical' });
@@ -275,7 +275,7 @@ describe('verify', () => {
       await t.store.put(victim, original);
       await eventually(
         'a resolved notice',
-        async () => notices.find((n) => n.alert === 'VerifyFailed' && n.status === 'resolved'),
+        () => Promise.resolve(notices.find((n) => n.alert === 'VerifyFailed' && n.status === 'resolved')),
         120_000,
       );
       expect(await metric(scheduler, 'tidemark_alert_firing{alert="VerifyFailed"}')).toBe(0);
