@@ -24,6 +24,7 @@ import {
 } from '../../services/core/index.js';
 import { listChanges, type TransactionGroup } from '../../services/replay/changes.js';
 import { runRestore } from '../../services/replay/restore.js';
+import { formatVerify, runVerify } from '../../services/replay/verify.js';
 import { deploymentStatus, formatStatus, type DeploymentStatus } from '../../services/replay/status.js';
 import { Daemon, freePort, localEnv, pipelineStatus, ROOT } from './daemons.js';
 
@@ -46,6 +47,8 @@ export interface DemoResult {
   steps: { name: string; seconds: number }[];
   /** `tidemark status` taken while the pipeline ran, after the restore. */
   status: DeploymentStatus;
+  /** `tidemark verify --drill` passed on the running pipeline. */
+  verified: boolean;
 }
 
 // --- The chat schema and its traffic -------------------------------------------------------------------------
@@ -278,6 +281,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
             secretAccessKey: env.TIDEMARK_S3_SECRET_ACCESS_KEY,
           },
           flushAfterSeconds: 2,
+          rotate: { maxSpanSeconds: 30 },
           columnStats: { [`${SOURCE_DB}.messages`]: ['room_id', 'user_id'] },
         },
       },
@@ -438,6 +442,18 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
         : `  ✗ restored ${after.messages.rows} messages / ${after.users.rows} users, the source had ${before.messages.rows} / ${before.users.rows}: they differ\n`,
     );
 
+    const verified = await step(
+      'tidemark verify --drill: every archived object checked, a restore at a consistent read of the source compared row by row',
+      () => runVerify({ config, logger }, { tables: [], integrity: true, drill: true, waitSeconds: 120 }),
+    );
+    o.write(
+      formatVerify(verified, (kind, text) => (kind === 'ok' ? green(text) : text))
+        .trimEnd()
+        .split('\n')
+        .map((l) => `  ${l}\n`)
+        .join(''),
+    );
+
     const status = await step('tidemark status of the running deployment', () =>
       deploymentStatus(config, logger),
     );
@@ -464,7 +480,13 @@ export async function runDemo(o: DemoOptions): Promise<DemoResult> {
         `  config, logs  ${o.workDir}\n` +
         `  try           npx tsx services/cli/index.ts query -c ${capture.configFile} 'SELECT room_id, count(*) FROM changes."${SOURCE_DB}.messages" GROUP BY ALL'\n`,
     );
-    return { matched, restored: { messages: after.messages.rows, users: after.users.rows }, steps, status };
+    return {
+      matched,
+      restored: { messages: after.messages.rows, users: after.users.rows },
+      steps,
+      status,
+      verified: verified.passed,
+    };
   } finally {
     for (const d of daemons) await d.stop().catch(() => undefined);
     await mongo.close().catch(() => undefined);
@@ -490,5 +512,5 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
     write: (text) => process.stdout.write(text),
     tty: process.stdout.isTTY === true,
   });
-  process.exitCode = result.matched ? 0 : 1;
+  process.exitCode = result.matched && result.verified ? 0 : 1;
 }

@@ -46,6 +46,11 @@ export function openArchive(config: Config): Archive {
   };
 }
 
+/** Where the archive is, for people: the store and the prefix inside it. */
+export function archiveUrl(archive: Archive): string {
+  return archive.prefix ? `${archive.store.url.replace(/\/$/, '')}/${archive.prefix}` : archive.store.url;
+}
+
 export function archiveKey(archive: Archive, ...parts: string[]): string {
   return [archive.prefix, ...parts].filter((p) => p.length > 0).join('/');
 }

@@ -49,7 +49,9 @@ describe('formatStatus', () => {
     const text = formatStatus(s);
     expect(text).toContain('binlog ends at mysql-bin.000012:9000');
     expect(text).toContain('checkpoint mysql-bin.000012:4000 written 1 s ago, 5,000 bytes behind (lag 3 s)');
-    expect(text).toContain('group tidemark.tier.cold: lag 70 records, 1/4 partitions never committed');
+    expect(text).toContain(
+      'group tidemark.tier.cold: lag 70 records over 4 partitions, 1/4 partitions never committed',
+    );
     expect(text).toContain('1 tables, 3 files, 4.0 KiB, last upload 2026-03-01T11:58:30Z (90 s ago)');
     expect(text).toContain('snapshots  none yet');
     expect(text).toMatch(

@@ -16,7 +16,7 @@ import {
   type Logger,
   type ManifestEntry,
 } from '../core/index.js';
-import { openArchive, tableEntries } from './archive-reader.js';
+import { archiveUrl, openArchive, tableEntries } from './archive-reader.js';
 import { latestCheckpoint, topicOffsets } from './kafka-tail.js';
 import { planRestore, type PointInfo } from './rebuild.js';
 import { resolveTables, formatBytes } from './restore.js';
@@ -196,7 +196,7 @@ export async function deploymentStatus(
 
     if (config.tier?.cold) {
       const archive = openArchive(config);
-      status.archive = { url: archive.store.url, tables: [] };
+      status.archive = { url: archiveUrl(archive), tables: [] };
       status.snapshots = { count: 0 };
       try {
         const list = await listSnapshots(archive);
@@ -330,7 +330,7 @@ export function formatStatus(s: DeploymentStatus): string {
       for (const g of s.kafka.groups) {
         const never =
           g.uncommitted > 0 ? `, ${g.uncommitted}/${g.partitions} partitions never committed` : '';
-        row('', `group ${g.group}: lag ${count(g.lag)} records${never}`);
+        row('', `group ${g.group}: lag ${count(g.lag)} records over ${g.partitions} partitions${never}`);
       }
     }
   }

@@ -15,6 +15,7 @@ import {
 import {
   ArchiveReader,
   archiveKey,
+  archiveUrl,
   openArchive,
   tableEntries,
   type Archive,
@@ -318,7 +319,7 @@ export async function runVerify(
   progress?: VerifyProgress,
 ): Promise<VerifyReport> {
   const archive = openArchive(ctx.config);
-  const report: VerifyReport = { archive: archive.store.url, passed: true, problems: [] };
+  const report: VerifyReport = { archive: archiveUrl(archive), passed: true, problems: [] };
   const skip = tableMatcher(req.exclude ?? [], []);
   const tables = (await withKafka(ctx, false, (kafka) => resolveTables(archive, kafka, req.tables))).filter(
     (t) => !skip(t),
@@ -387,7 +388,9 @@ export function formatVerify(r: VerifyReport, colour = (_: 'ok' | 'bad', s: stri
     const snapshotFiles = i.snapshots.reduce((n, s) => n + s.files, 0);
     const snapshotProblems = i.problems.filter((p) => p.object?.includes('/snapshots/'));
     out.push(
-      `  ${snapshotProblems.length === 0 ? ok : bad} ${i.snapshots.length} snapshot(s): ${count(snapshotFiles)} files, ${count(snapshotRows)} rows`,
+      i.snapshots.length === 0
+        ? '  · no snapshots (checked) yet'
+        : `  ${snapshotProblems.length === 0 ? ok : bad} ${i.snapshots.length} snapshot(s): ${count(snapshotFiles)} files, ${count(snapshotRows)} rows`,
     );
     for (const p of i.problems) out.push(`      ${p.code}: ${p.message.replace(/\n/g, '\n      ')}`);
   }

@@ -18,6 +18,8 @@ describe('make demo', () => {
       tty: false,
     });
     expect(result.matched, output).toBe(true);
+    expect(result.verified, output).toBe(true);
+    expect(output).toMatch(/restore drill at .*\n(.*every row equal\n){4}/);
     expect(result.restored.users).toBe(120);
     expect(result.restored.messages).toBeGreaterThan(700);
     expect(output).toMatch(/deletes in tidemark_demo\.messages/);
