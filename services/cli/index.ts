@@ -3,12 +3,14 @@
 
 import { Command } from 'commander';
 import { isTidemarkError } from '../core/index.js';
+import { auditCommand } from './commands/audit.js';
 import { captureCommand } from './commands/capture.js';
 import { configCommand } from './commands/config.js';
 import { changesCommand } from './commands/changes.js';
 import { exportCommand } from './commands/export.js';
 import { queryCommand } from './commands/query.js';
 import { restoreCommand } from './commands/restore.js';
+import { retentionCommand } from './commands/retention.js';
 import { schedulerCommand } from './commands/scheduler.js';
 import { snapshotCommand } from './commands/snapshot.js';
 import { statusCommand } from './commands/status.js';
@@ -31,6 +33,8 @@ export function buildProgram(): Command {
   program.addCommand(queryCommand());
   program.addCommand(exportCommand());
   program.addCommand(snapshotCommand());
+  program.addCommand(retentionCommand());
+  program.addCommand(auditCommand());
   program.addCommand(changesCommand());
   program.addCommand(schedulerCommand());
   program.addCommand(statusCommand());

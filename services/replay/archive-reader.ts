@@ -124,16 +124,20 @@ export class ArchiveReader {
   }
 }
 
-/** Every manifest entry of a table, sorted by partition then offset. */
-export async function tableEntries(archive: Archive, table: string): Promise<ManifestEntry[]> {
+/** Every manifest entry of a table with the key it is stored under, sorted by partition then offset. */
+export async function tableManifests(
+  archive: Archive,
+  table: string,
+): Promise<{ key: string; entry: ManifestEntry }[]> {
   const root = `${archiveKey(archive, 'manifests', table)}/`;
-  const entries: ManifestEntry[] = [];
+  const out: { key: string; entry: ManifestEntry }[] = [];
   for await (const info of archive.store.list(root)) {
-    entries.push(
-      await decodeManifestEntry(await archive.store.get(info.key), `${archive.store.url}/${info.key}`),
-    );
+    out.push({
+      key: info.key,
+      entry: await decodeManifestEntry(await archive.store.get(info.key), `${archive.store.url}/${info.key}`),
+    });
   }
-  return entries.sort((a, b) =>
+  return out.sort(({ entry: a }, { entry: b }) =>
     a.partition !== b.partition
       ? a.partition - b.partition
       : a.first_offset < b.first_offset
@@ -142,4 +146,9 @@ export async function tableEntries(archive: Archive, table: string): Promise<Man
           ? 1
           : 0,
   );
+}
+
+/** Every manifest entry of a table, sorted by partition then offset. */
+export async function tableEntries(archive: Archive, table: string): Promise<ManifestEntry[]> {
+  return (await tableManifests(archive, table)).map((m) => m.entry);
 }

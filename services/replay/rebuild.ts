@@ -179,6 +179,12 @@ async function planTable(
     .filter((s): s is { snapshot: SnapshotManifest; table: SnapshotTable } => s.table !== undefined);
   const base = withTable.filter((s) => snapshotFits(s.snapshot, req.at)).at(-1);
   const basePos = base?.snapshot.pos;
+  // Exactly a snapshot's own point: the snapshot is the state, no change is read (so a snapshot older than
+  // the change files retention kept still restores, to its point).
+  const exact =
+    base !== undefined &&
+    ((req.at.kind === 'position' && formatPosition(req.at.pos) === base.snapshot.pos) ||
+      (req.at.kind === 'time' && req.at.ms === Number(base.snapshot.ts_ms)));
 
   const partitions = new Map<number, ManifestEntry[]>();
   for (const e of entries) {
@@ -198,7 +204,7 @@ async function planTable(
   let frontier: TablePlan['frontier'];
   for (const [partition, list] of [...partitions].sort((a, b) => a[0] - b[0])) {
     const start = basePos === undefined ? 0 : list.findIndex((e) => e.last_pos > basePos);
-    const chosen = start < 0 ? [] : list.slice(start);
+    const chosen = exact || start < 0 ? [] : list.slice(start);
     const where = `${table} partition ${partition}`;
     if ((list[0]?.first_offset ?? 0n) !== 0n) complete = false;
     const first = chosen[0];
@@ -235,7 +241,7 @@ async function planTable(
         : { pos: '', tsMs: 0 };
       if ((last || range) && (!frontier || reach.pos < frontier.pos)) frontier = reach;
     }
-    if (range && range.high > archivedEnd) {
+    if (range && range.high > archivedEnd && !exact) {
       if (range.low > archivedEnd) {
         gaps.push(
           `${where}: offsets ${archivedEnd}–${range.low - 1n} left Kafka (retention) before they were archived`,

@@ -13,6 +13,7 @@ import {
   type Logger,
   type Row,
 } from '../core/index.js';
+import { currentActor, writeAudit } from './audit.js';
 import { openArchive, type Archive } from './archive-reader.js';
 import { planRestore, rebuild, type KafkaAccess, type RebuildResult, type RestorePlan } from './rebuild.js';
 import { parseTargetPoint, type TargetPoint } from './target-point.js';
@@ -36,6 +37,8 @@ export interface RestoreRequest {
   /** Keys held in memory per table before the state spills to disk. */
   maxKeys: number;
   tmpDir?: string;
+  /** Why, for the audit log in the archive (--reason). */
+  reason?: string;
 }
 
 export interface Progress {
@@ -227,7 +230,44 @@ export function whereFilters(
   return out;
 }
 
+/** Every restore, done or failed, is recorded in the archive's audit log (a read-only archive only warns). */
 export async function runRestore(ctx: ReplayContext, req: RestoreRequest): Promise<RestoreSummary> {
+  const archive = openArchive(ctx.config);
+  let summary: RestoreSummary | undefined;
+  let failure: unknown;
+  try {
+    summary = await restoreOnce(ctx, req);
+    return summary;
+  } catch (err) {
+    failure = err;
+    throw err;
+  } finally {
+    await writeAudit(archive, {
+      action: 'restore',
+      actor: currentActor(),
+      reason: req.reason ?? '',
+      outcome: summary ? 'done' : 'failed',
+      ...(failure instanceof Error ? { error: failure.message } : {}),
+      details: {
+        at: req.at,
+        tables: summary
+          ? summary.tables.map((t) => ({ table: t.table, rows: t.rows, location: t.location }))
+          : req.tables,
+        where: req.where,
+        target: summary?.target ?? req.to ?? null,
+        position: summary?.position ?? null,
+        force: req.force,
+      },
+    }).catch((err: unknown) =>
+      ctx.logger.warn(
+        { err },
+        'restore: could not record it in the archive audit log (is the archive read-only?)',
+      ),
+    );
+  }
+}
+
+async function restoreOnce(ctx: ReplayContext, req: RestoreRequest): Promise<RestoreSummary> {
   const started = Date.now();
   const clauses = req.where.map(parseWhere);
   const archive = openArchive(ctx.config);

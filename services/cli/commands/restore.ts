@@ -37,6 +37,7 @@ export function restoreCommand(): Command {
     .option('--plan', 'print what would be read (snapshot, files, Kafka ranges, size, estimate) and stop')
     .option('--force', 'replace tables the target already holds')
     .option('--allow-gaps', 'restore even where the archive misses part of the history')
+    .option('--reason <text>', 'why, for the audit log in the archive (tidemark audit)')
     .option('--archive-only', 'read the archive alone, not the end of the change topics still in Kafka')
     .option(
       '--max-keys <n>',
@@ -77,6 +78,7 @@ Examples:
         allowGaps: o.allowGaps === true,
         archiveOnly: o.archiveOnly === true,
         maxKeys: (o.maxKeys as number | undefined) ?? config.replay.maxKeysInMemory,
+        ...(typeof o.reason === 'string' ? { reason: o.reason } : {}),
         ...(o.tmpDir || config.replay.tmpDir
           ? { tmpDir: (o.tmpDir as string | undefined) ?? config.replay.tmpDir }
           : {}),
