@@ -283,16 +283,18 @@ const replaySchema = z.strictObject({
       /** Snapshots kept grandfather-father-son: the newest of each of the last N days, ISO weeks, months, years (-1: all). */
       snapshots: z
         .strictObject({
+          /** The newest N, whatever their dates. */
+          last: z.number().int().min(-1).default(3),
           daily: z.number().int().min(-1).default(30),
           weekly: z.number().int().min(-1).default(12),
           monthly: z.number().int().min(-1).default(12),
           yearly: z.number().int().min(-1).default(-1),
         })
-        .default({ daily: 30, weekly: 12, monthly: 12, yearly: -1 }),
+        .default({ last: 3, daily: 30, weekly: 12, monthly: 12, yearly: -1 }),
       /** Any point of the last this many days stays restorable (change files before a snapshot covering it go). */
       changesDays: z.number().min(0).default(35),
     })
-    .default({ snapshots: { daily: 30, weekly: 12, monthly: 12, yearly: -1 }, changesDays: 35 }),
+    .default({ snapshots: { last: 3, daily: 30, weekly: 12, monthly: 12, yearly: -1 }, changesDays: 35 }),
   /** The scheduler's verification: integrity of the archive and, with a source configured, a restore drill. */
   verify: z
     .strictObject({

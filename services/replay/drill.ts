@@ -102,7 +102,7 @@ function differingColumns(a: Row, b: Row, columns: readonly string[]): string[] 
  * Whether the archive holds every change up to `limit`: for each partition, the first committed change
  * Kafka still has beyond the archive lies past it.
  */
-async function archiveReaches(
+export async function archiveReaches(
   ctx: ReplayContext,
   kafka: KafkaAccess,
   tables: readonly string[],

@@ -74,16 +74,25 @@ export interface ReplayContext {
 
 const BATCH = 2000;
 
-/** Tables with a change topic in Kafka (some may have nothing archived yet). */
+/**
+ * Tables with a change topic in Kafka that has ever held a change (some may have nothing archived yet). A
+ * captured table that never had a row has a topic but no change, and nothing to restore or snapshot.
+ */
 async function kafkaTables(kafka: KafkaAccess | undefined): Promise<string[]> {
   if (!kafka) return [];
   const admin = kafka.kafka.admin();
   await admin.connect();
   try {
     const head = `${kafka.topicPrefix}.`;
-    return (await admin.listTopics())
-      .filter((t) => t.startsWith(head) && t !== `${head}checkpoints` && t !== `${head}schemas`)
-      .map((t) => t.slice(head.length));
+    const topics = (await admin.listTopics()).filter(
+      (t) => t.startsWith(head) && t !== `${head}checkpoints` && t !== `${head}schemas`,
+    );
+    const used: string[] = [];
+    for (const topic of topics) {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      if (offsets.some((o) => BigInt(o.high) > 0n)) used.push(topic.slice(head.length));
+    }
+    return used;
   } finally {
     await admin.disconnect().catch(() => undefined);
   }

@@ -18,7 +18,7 @@ function daily(days: number) {
 
 describe('gfsKeep', () => {
   it('keeps the newest of each of the last N days, ISO weeks, months and years', () => {
-    const kept = gfsKeep(daily(800), { daily: 7, weekly: 4, monthly: 3, yearly: -1 });
+    const kept = gfsKeep(daily(800), { last: 0, daily: 7, weekly: 4, monthly: 3, yearly: -1 });
     const keep = [...kept].filter(([, r]) => r.length > 0).map(([id]) => id);
     // Days: the newest (21st, 14:00) stands for the 21st; then the 20th … 15th.
     expect(kept.get('newest')).toEqual([
@@ -44,10 +44,19 @@ describe('gfsKeep', () => {
     expect(keep).toHaveLength(1 + 6 + 2 + 2 + 2);
   });
 
+  it('keeps the last N whatever their dates', () => {
+    const kept = gfsKeep(daily(5), { last: 3, daily: 0, weekly: 0, monthly: 0, yearly: 0 });
+    expect([...kept].filter(([, r]) => r.length > 0).map(([id, r]) => `${id}: ${r.join(', ')}`)).toEqual([
+      'newest: newest, last 1',
+      '2026-11-21: last 2',
+      '2026-11-20: last 3',
+    ]);
+  });
+
   it('keeps the newest snapshot even when every count is 0, and every one with -1', () => {
-    const none = gfsKeep(daily(10), { daily: 0, weekly: 0, monthly: 0, yearly: 0 });
+    const none = gfsKeep(daily(10), { last: 0, daily: 0, weekly: 0, monthly: 0, yearly: 0 });
     expect([...none].filter(([, r]) => r.length > 0).map(([id]) => id)).toEqual(['newest']);
-    const all = gfsKeep(daily(10), { daily: -1, weekly: 0, monthly: 0, yearly: 0 });
+    const all = gfsKeep(daily(10), { last: 0, daily: -1, weekly: 0, monthly: 0, yearly: 0 });
     expect([...all].filter(([, r]) => r.length > 0)).toHaveLength(10);
   });
 });

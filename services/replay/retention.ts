@@ -12,8 +12,8 @@ import { formatBytes } from './restore.js';
 import { listSnapshots, snapshotManifestKey, type SnapshotManifest } from './snapshot-catalog.js';
 
 export interface RetentionPolicy {
-  /** How many of each bucket keep their newest snapshot; -1 keeps every bucket. */
-  snapshots: { daily: number; weekly: number; monthly: number; yearly: number };
+  /** The `last` newest snapshots, and the newest of each of so many days, weeks, months, years; -1: all. */
+  snapshots: { last: number; daily: number; weekly: number; monthly: number; yearly: number };
   /** Days back from now that any point must stay restorable. */
   changesDays: number;
 }
@@ -67,7 +67,11 @@ function isoWeek(ms: number): string {
   return `${thursday.getUTCFullYear()}-W${String(week).padStart(2, '0')}`;
 }
 
-const BUCKETS: { name: keyof RetentionPolicy['snapshots']; label: string; key: (ms: number) => string }[] = [
+const BUCKETS: {
+  name: Exclude<keyof RetentionPolicy['snapshots'], 'last'>;
+  label: string;
+  key: (ms: number) => string;
+}[] = [
   { name: 'daily', label: 'daily', key: (ms) => new Date(ms).toISOString().slice(0, 10) },
   { name: 'weekly', label: 'weekly', key: isoWeek },
   { name: 'monthly', label: 'monthly', key: (ms) => new Date(ms).toISOString().slice(0, 7) },
@@ -85,6 +89,9 @@ export function gfsKeep(
   const newestFirst = [...snapshots].sort((a, b) => b.tsMs - a.tsMs || (a.id < b.id ? 1 : -1));
   const reasons = new Map<string, string[]>(newestFirst.map((s) => [s.id, []]));
   if (newestFirst[0]) reasons.get(newestFirst[0].id)!.push('newest');
+  newestFirst
+    .slice(0, policy.last < 0 ? undefined : policy.last)
+    .forEach((s, i) => reasons.get(s.id)!.push(`last ${i + 1}`));
   for (const bucket of BUCKETS) {
     const limit = policy[bucket.name];
     let used = 0;
@@ -274,7 +281,7 @@ export function formatRetentionPlan(plan: RetentionPlan, verbose = false): strin
   const p = plan.policy;
   const out: string[] = [
     `retention of ${plan.archive} at ${iso(plan.nowMs)}`,
-    `  policy: snapshots daily ${keepCount(p.snapshots.daily)}, weekly ${keepCount(p.snapshots.weekly)}, ` +
+    `  policy: snapshots last ${keepCount(p.snapshots.last)}, daily ${keepCount(p.snapshots.daily)}, weekly ${keepCount(p.snapshots.weekly)}, ` +
       `monthly ${keepCount(p.snapshots.monthly)}, yearly ${keepCount(p.snapshots.yearly)}; ` +
       `every point of the last ${p.changesDays} days restorable (from ${iso(plan.cutoffMs)})`,
     '',

@@ -10,20 +10,13 @@ import { fileURLToPath } from 'node:url';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  configSchema,
-  createLogger,
-  encodeKey,
-  readAvroFile,
-  type Config,
-  type Row,
-} from '../../services/core/index.js';
+import { configSchema, createLogger, type Config, type Row } from '../../services/core/index.js';
 import { listChanges } from '../../services/replay/changes.js';
 import { describePlan, planFor, runRestore, type RestoreRequest } from '../../services/replay/restore.js';
 import { createSnapshot, showSnapshot, snapshots } from '../../services/replay/snapshots.js';
 import { writeResult } from '../../services/query/output.js';
 import { QuerySession } from '../../services/query/session.js';
-import { sameState, sourceSnapshot, sourceState } from '../support/change-ledger.js';
+import { restoredState, sameState, sourceSnapshot, sourceState } from '../support/change-ledger.js';
 import { rejectionOf } from '../support/error-of.js';
 import { localServices, uniqueName } from '../support/local-services.js';
 import { comparableState, diffStates, replicaContents } from '../support/tier-checks.js';
@@ -50,13 +43,6 @@ function random(seed: number): () => number {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     return s / 2 ** 32;
   };
-}
-
-async function restoredState(dir: string, file: string, keys: readonly string[]): Promise<Map<string, Row>> {
-  const { records } = await readAvroFile(readFileSync(join(dir, file)), file);
-  const state = new Map<string, Row>();
-  for (const r of records as Row[]) state.set(encodeKey(keys.map((k) => r[k] ?? null)), { ...r });
-  return state;
 }
 
 describe('restore', () => {

@@ -1,12 +1,21 @@
 // Checks what capture wrote against the source: every change exactly once by position, and the state the
 // deduplicated events replay to equal to the source table.
 
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import mysql from 'mysql2';
 import { buildShape } from '../../services/capture/row-mapper.js';
 import { snapshotConnectionOptions } from '../../services/capture/snapshot.js';
 import { readTableSchema } from '../../services/capture/source-schema.js';
 import { TableSelection } from '../../services/capture/table-selection.js';
-import { formatPosition, type ChangeEvent, type Row, type SourceConfig } from '../../services/core/index.js';
+import {
+  encodeKey,
+  formatPosition,
+  readAvroFile,
+  type ChangeEvent,
+  type Row,
+  type SourceConfig,
+} from '../../services/core/index.js';
 
 const json = (v: unknown) => JSON.stringify(v, (_k, x: unknown) => (typeof x === 'bigint' ? `${x}n` : x));
 
@@ -120,5 +129,17 @@ async function readState(
     const row = shape.mapRow(raw);
     state.set(shape.codec.keyOf(row), row);
   }
+  return state;
+}
+
+/** A table restored as an Avro file into a directory, keyed like the source state. */
+export async function restoredState(
+  dir: string,
+  file: string,
+  keys: readonly string[],
+): Promise<Map<string, Row>> {
+  const { records } = await readAvroFile(readFileSync(join(dir, file)), file);
+  const state = new Map<string, Row>();
+  for (const r of records as Row[]) state.set(encodeKey(keys.map((k) => r[k] ?? null)), { ...r });
   return state;
 }

@@ -32,8 +32,9 @@ function planJson(plan: RetentionPlan): string {
 
 const POLICY_HELP = `
 The policy is replay.retention in the configuration:
-  snapshots: { daily: 30, weekly: 12, monthly: 12, yearly: -1 }   newest snapshot of each of the last N days,
-                                                                   ISO weeks, months, years (-1: every one)
+  snapshots: { last: 3, daily: 30, weekly: 12, monthly: 12, yearly: -1 }
+      the 3 newest, and the newest snapshot of each of the last 30 days, 12 ISO weeks, 12 months, and of
+      every year (-1: all)
   changesDays: 35                                                  every point of the last 35 days stays restorable
 The newest snapshot always stays, and so does, per table, the newest snapshot at or before the window's start:
 point-in-time restores start from it. A change file goes only when it lies wholly before that snapshot, and per
