@@ -4,10 +4,13 @@ SERVICES := deploy/local/services.sh
 NPM_STAMP := node_modules/.tidemark-installed
 RESULTS := .tidemark/test-results.json
 
-.PHONY: help setup up down status demo run test test-unit test-integration lint typecheck build bench clean
+.PHONY: help setup up down status demo run test test-unit test-integration lint typecheck build bench faults clean
 
 DURATION ?= 30
 RATE ?= 200
+FAULTS ?= 54
+OUTAGE_SECONDS ?= 60
+FAULT_RATE ?= 100
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 20
@@ -54,6 +57,9 @@ test: up typecheck ## everything: install, start the servers, typecheck, unit an
 lint: $(NPM_STAMP) ## ESLint and Prettier
 	npx eslint .
 	npx prettier --check .
+
+faults: up ## the fault-injection suite in full and its table (FAULTS=54 OUTAGE_SECONDS=60 FAULT_RATE=100)
+	FAULTS=$(FAULTS) OUTAGE_SECONDS=$(OUTAGE_SECONDS) RATE=$(FAULT_RATE) NODE_OPTIONS=--no-warnings npx tsx test/faults/run.ts
 
 bench: up ## benchmarks under test/bench/, each printed beside its in-run baseline
 	npx tsx test/bench/run.ts $(BENCH)

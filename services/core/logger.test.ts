@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { TidemarkError } from './errors.js';
 import { createLogger, REDACTED, redactSecrets } from './logger.js';
 
 function capture(): { lines: () => Record<string, unknown>[]; stream: Writable } {
@@ -48,5 +49,31 @@ describe('logger', () => {
       kafka: { brokers: ['b:1'] },
     });
     expect(config.source.password).toBe('hunter2');
+  });
+});
+
+describe('serializeError', () => {
+  it('keeps type, code, message, hint and causes of a driver error with circular references', () => {
+    const driver = Object.assign(new Error('connection closed'), {
+      code: 'ECONNRESET',
+      topology: {},
+    });
+    driver.topology.self = driver;
+    const err = new TidemarkError('REPLICA_UNAVAILABLE', 'writing chat.messages failed', {
+      cause: driver,
+      hint: 'check MongoDB',
+    });
+    const lines: string[] = [];
+    const logger = createLogger({ destination: { write: (l: string) => lines.push(l) } });
+    logger.warn({ err }, 'batch failed');
+    const logged = JSON.parse(lines[0]!) as { err: Record<string, unknown> };
+    expect(logged.err).toMatchObject({
+      type: 'TidemarkError',
+      code: 'REPLICA_UNAVAILABLE',
+      message: 'writing chat.messages failed',
+      hint: 'check MongoDB',
+      cause: { type: 'Error', code: 'ECONNRESET', message: 'connection closed' },
+    });
+    expect(logged.err.stack).toBeUndefined();
   });
 });

@@ -36,6 +36,31 @@ export interface LoggerSettings {
   destination?: DestinationStream;
 }
 
+interface Describable {
+  name?: string;
+  message?: string;
+  code?: unknown;
+  hint?: unknown;
+  stack?: string;
+  cause?: unknown;
+}
+
+/**
+ * Errors as log fields: type, code, message, hint and the chain of causes (each its type, code and message),
+ * and a stack only for errors tidemark did not describe itself. Driver errors (MongoDB, Kafka) carry
+ * circular references to their connections that would otherwise make the whole line unreadable.
+ */
+export function serializeError(err: unknown, depth = 0): unknown {
+  if (typeof err !== 'object' || err === null) return err;
+  const e = err as Describable;
+  const out: Record<string, unknown> = { type: e.name ?? err.constructor?.name, message: e.message };
+  if (typeof e.code === 'string' || typeof e.code === 'number') out.code = e.code;
+  if (typeof e.hint === 'string') out.hint = e.hint;
+  if (e.name !== 'TidemarkError' && typeof e.stack === 'string') out.stack = e.stack;
+  if (e.cause !== undefined && depth < 4) out.cause = serializeError(e.cause, depth + 1);
+  return out;
+}
+
 export function createLogger({
   level = 'info',
   name = 'tidemark',
@@ -47,6 +72,7 @@ export function createLogger({
     redact: { paths: redactPaths(), censor: REDACTED },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
+    serializers: { err: serializeError },
   };
   return destination === undefined ? pino(options) : pino(options, destination);
 }

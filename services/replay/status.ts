@@ -94,7 +94,8 @@ async function groupLag(
       for (const [partition, { low, high }] of offsets) {
         partitions += 1;
         const at = BigInt(mine.find((p) => p.partition === partition)?.offset ?? '-1');
-        if (at < 0n) uncommitted += 1;
+        // A partition that never held a record has nothing to commit.
+        if (at < 0n && high > 0n) uncommitted += 1;
         const from = at < 0n ? low : at;
         if (high > from) lag += high - from;
       }
@@ -154,16 +155,19 @@ export async function deploymentStatus(
         status.capture.checkpoint = checkpoint;
         if (!checkpoint) {
           problem(`capture: no checkpoint in ${prefix}.checkpoints yet (has tidemark capture started?)`);
-        } else {
-          const silentMs = Math.max(60_000, 3 * config.capture.checkpointIntervalMs);
+        } else if (status.source?.binlog) {
+          // A quiet source writes nothing new and capture nothing either: only a checkpoint both behind the
+          // source and old says capture is not keeping up (or not running).
+          const b = behind(checkpoint, status.source.binlog, nowMs);
+          status.capture.behind = b;
           const age = nowMs - checkpoint.writtenMs;
-          if (age > silentMs) {
+          const limit = Math.max(60_000, 3 * config.capture.checkpointIntervalMs);
+          if (b.seconds > 0 && age > limit) {
             problem(
-              `capture: the last checkpoint was written ${duration(age)} ago (checkpoints come at least every ` +
-                `${config.capture.checkpointIntervalMs / 1000} s while capture runs): is tidemark capture running?`,
+              `capture: the source's binlog has moved on and the last checkpoint was written ${duration(age)} ago: ` +
+                'is tidemark capture running? (its /healthz and log say why not)',
             );
           }
-          if (status.source?.binlog) status.capture.behind = behind(checkpoint, status.source.binlog, nowMs);
         }
       } catch (err) {
         status.capture.error = message(err);

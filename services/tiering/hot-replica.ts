@@ -333,17 +333,41 @@ export class HotReplica implements TierSink {
     if (stale > 0) this.o.metrics.staleSkipped.inc({ table }, stale);
   }
 
-  /** Inserts; rows already there come back to be compared by position. */
+  /**
+   * Inserts; rows already there come back to be compared by position. MongoDB reports every conflict of an
+   * unordered insert. FerretDB 1.x stops an unordered insert at its first duplicate key without inserting or
+   * reporting the rest (a retried batch, half of it written before the server stopped, would lose its other
+   * half), so there the inserts go ordered: everything before the conflict is in, the rest is sent again.
+   */
   private async insert(collection: ReturnType<Db['collection']>, writes: Write[]): Promise<Write[]> {
-    try {
-      await collection.insertMany(
-        writes.map((w) => w.doc),
-        { ordered: false },
-      );
-      return [];
-    } catch (err) {
-      return this.conflicts(err, writes, collection.collectionName);
+    if (!this.ferret) {
+      try {
+        await collection.insertMany(
+          writes.map((w) => w.doc),
+          { ordered: false },
+        );
+        return [];
+      } catch (err) {
+        return this.conflicts(err, writes, collection.collectionName);
+      }
     }
+    const conflicts: Write[] = [];
+    let rest = writes;
+    while (rest.length > 0) {
+      try {
+        await collection.insertMany(
+          rest.map((w) => w.doc),
+          { ordered: true },
+        );
+        break;
+      } catch (err) {
+        const [conflict] = this.conflicts(err, rest, collection.collectionName);
+        if (!conflict) throw unavailable(this.o.config.uri, err, collection.collectionName);
+        conflicts.push(conflict);
+        rest = rest.slice(rest.indexOf(conflict) + 1);
+      }
+    }
+    return conflicts;
   }
 
   /** Stored positions of the rows, by _id: one $in query, or (FerretDB) one direct lookup per row. */

@@ -24,8 +24,8 @@ newest checkpoint in <prefix>.checkpoints, the committed offsets of the tier gro
 config leaves out are skipped. Group lag counts Kafka records, so a caught-up group may show one
 transaction marker per partition; the cold group's lag also holds the events of files still open.
 
-Exit codes: 0 nothing needs attention; 1 a problem is listed (a server unreachable, capture silent, a gap in
-the archive, a snapshot older than twice its cadence); 3 the configuration is invalid.
+Exit codes: 0 nothing needs attention; 1 a problem is listed (a server unreachable, capture behind a source
+that moved on, a gap in the archive, a snapshot older than twice its cadence); 3 the configuration is invalid.
 
 Examples:
   tidemark status -c tidemark.yaml
