@@ -54,11 +54,9 @@ describe('logger', () => {
 
 describe('serializeError', () => {
   it('keeps type, code, message, hint and causes of a driver error with circular references', () => {
-    const driver = Object.assign(new Error('connection closed'), {
-      code: 'ECONNRESET',
-      topology: {},
-    });
-    driver.topology.self = driver;
+    const topology: Record<string, unknown> = {};
+    const driver = Object.assign(new Error('connection closed'), { code: 'ECONNRESET', topology });
+    topology.self = driver;
     const err = new TidemarkError('REPLICA_UNAVAILABLE', 'writing chat.messages failed', {
       cause: driver,
       hint: 'check MongoDB',

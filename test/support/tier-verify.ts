@@ -40,6 +40,21 @@ async function expectedReplica(t: TierFixture, table: string) {
   return comparableState(state, KEYS[table]!, JSON_COLUMNS[table]);
 }
 
+/** How the hot replica of a table differs from the source inside its window (keys). */
+export async function replicaDiff(
+  t: TierFixture,
+  table: string,
+): Promise<{ missing: string[]; extra: string[]; different: string[] }> {
+  const replica = await replicaContents(
+    localUri(t),
+    t.mongoDatabase,
+    `${t.fx.db}.${table}`,
+    KEYS[table]!,
+    JSON_COLUMNS[table],
+  );
+  return diffStates(replica.rows, await expectedReplica(t, table));
+}
+
 export async function replicaMatchesSource(t: TierFixture, table: string): Promise<true | undefined> {
   const replica = await replicaContents(
     localUri(t),
