@@ -43,6 +43,20 @@ const FATAL = new Set([
   'UNSUPPORTED_TYPE',
 ]);
 
+/**
+ * A schema statement of the binlog as it may be logged: table, index, view and database DDL only (never
+ * CREATE USER, GRANT, SET PASSWORD or server definitions, which carry credentials), its string literals
+ * elided, cut at 200 characters. Undefined for anything else.
+ */
+export function ddlForLog(statement: string): string | undefined {
+  if (
+    !/^\s*(ALTER|CREATE|DROP|RENAME|TRUNCATE)\s+(TABLE|INDEX|UNIQUE|VIEW|DATABASE|SCHEMA)\b/i.test(statement)
+  ) {
+    return undefined;
+  }
+  return statement.replace(/'(?:[^'\\]|\\.|'')*'|"(?:[^"\\]|\\.|"")*"/g, "'…'").slice(0, 200);
+}
+
 /** Rethrows a failure recorded by a callback (a function call, so it is read at that moment). */
 function throwIfFailed(holder: { failure?: Error }): void {
   if (holder.failure) throw holder.failure;
@@ -400,12 +414,8 @@ export class Capture {
           }
         } else if (item.kind === 'boundary') {
           boundary = item;
-          if (
-            item.statement !== undefined &&
-            /^\s*(ALTER|CREATE|DROP|RENAME|TRUNCATE)\b/i.test(item.statement)
-          ) {
-            this.logger.info({ statement: item.statement.slice(0, 200) }, 'DDL in the binlog');
-          }
+          const ddl = item.statement === undefined ? undefined : ddlForLog(item.statement);
+          if (ddl !== undefined) this.logger.info({ statement: ddl }, 'DDL in the binlog');
           // Commit at this boundary when the batch is full, when its first event waited lingerMs (a steady
           // trickle must not wait for a full batch), or when the checkpoint is due (busy uncaptured tables).
           // A full batch waits for the transaction in flight (that is the backpressure); a batch that is only

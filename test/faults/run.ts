@@ -13,6 +13,9 @@ const report = await runFaultSuite({
   outageSeconds,
   rate,
   log: (line) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`),
+  trace: process.env.TRACE
+    ? (line) => console.log(`[${new Date().toISOString().slice(11, 19)}] ${line}`)
+    : undefined,
 });
 console.log(`\n${faultTable(report)}`);
 console.log(`${report.seconds.toFixed(0)} s in all`);

@@ -76,6 +76,8 @@ export interface FaultOptions {
   /** Row changes per second of the workload. */
   rate: number;
   log: (line: string) => void;
+  /** Each phase as it starts, for following a long run. */
+  trace?: (line: string) => void;
 }
 
 const CHANGES: RowStatements = {
@@ -95,6 +97,8 @@ function service(action: 'up' | 'down', name: string): void {
 
 export async function runFaultSuite(o: FaultOptions): Promise<FaultReport> {
   const started = Date.now();
+  // Every server up before the first fault (an earlier run cut short may have left one stopped).
+  for (const name of ['mariadb', 'kafka', 'minio', 'ferretdb']) service('up', name);
   const key = randomBytes(32).toString('hex');
   const maskKey = randomBytes(24).toString('hex');
   const t: TierFixture = await tierFixture({
@@ -150,6 +154,8 @@ export async function runFaultSuite(o: FaultOptions): Promise<FaultReport> {
 
     /** Waits until capture, Kafka, the archive and the replica hold everything the source has. */
     const caughtUp = async (): Promise<void> => {
+      const phase = (what: string) => o.trace?.(`  ${what}`);
+      phase('waiting for capture to stream');
       await eventually(
         'capture streaming',
         async () => ((await t.capture.health())?.status === 'streaming' ? true : undefined),
@@ -169,6 +175,7 @@ export async function runFaultSuite(o: FaultOptions): Promise<FaultReport> {
         },
         120_000,
       );
+      phase(`waiting for the archive to reach ${end.file}:${end.offset}`);
       const target = parseTargetPoint(`${end.file}:${end.offset}`) as TargetPoint & { kind: 'position' };
       const tables = TABLES.map((x) => `${t.fx.db}.${x}`);
       await eventually(
@@ -179,6 +186,7 @@ export async function runFaultSuite(o: FaultOptions): Promise<FaultReport> {
           ),
         600_000,
       );
+      phase('waiting for the hot replica');
       // The replica: equal to the source within a few minutes, or what differs counts as lost.
       const deadline = Date.now() + 180_000;
       for (;;) {
@@ -274,6 +282,7 @@ export async function runFaultSuite(o: FaultOptions): Promise<FaultReport> {
       await sleep(1500 + Math.random() * 2000);
       await remember();
       await sleep(500 + Math.random() * 1500);
+      o.trace?.(`injecting: ${kind}`);
       const backAt = await inject(kind);
       await sleep(1000 + Math.random() * 2000);
       await workload.stop();
@@ -283,6 +292,7 @@ export async function runFaultSuite(o: FaultOptions): Promise<FaultReport> {
       row.injected++;
       row.recoverSeconds.push(seconds);
       report.faults++;
+      o.trace?.('  verifying the archive and restoring a random point');
       const checkFrom = Date.now();
       const verified = await runVerify(
         { config, logger },

@@ -2,16 +2,20 @@
 // runs it; `make faults` runs the full suite. Nothing may be lost or doubled, the archive must verify after
 // every fault, and no configured secret may reach any log line of the suite's daemons.
 
+import { appendFileSync, mkdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { FAULT_KINDS, faultTable, runFaultSuite } from '../faults/suite.js';
 
 describe('fault-injection suite (reduced)', () => {
   it('loses and doubles nothing through one fault of each kind under a live chat workload', async () => {
+    mkdirSync('.tidemark', { recursive: true });
     const report = await runFaultSuite({
       faults: FAULT_KINDS.length,
       outageSeconds: Number(process.env.TIDEMARK_OUTAGE_SECONDS ?? 10),
       rate: 60,
       log: (line) => console.log(line),
+      // Every phase, for following the run: tail -f .tidemark/faults.log
+      trace: (line) => appendFileSync('.tidemark/faults.log', `${new Date().toISOString()} ${line}\n`),
     });
     console.log(faultTable(report));
     expect(report.rows.map((r) => r.injected)).toEqual(FAULT_KINDS.map(() => 1));
