@@ -9,13 +9,14 @@ import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Command } from 'commander';
+import type { Command } from 'commander';
 import { parse, parseAllDocuments } from 'yaml';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { CaptureMetrics } from '../capture/metrics.js';
 import { loadConfig, type Config } from '../core/index.js';
 import { SchedulerMetrics } from '../replay/scheduler.js';
 import { TierMetrics } from '../tiering/metrics.js';
+import { buildProgram } from './program.js';
 
 const path = (p: string) => fileURLToPath(new URL(`../../${p}`, import.meta.url));
 const file = (p: string) => readFileSync(path(p), 'utf8');
@@ -223,17 +224,9 @@ describe('deploy/Dockerfile', () => {
   });
 });
 
-/** The real `tidemark` program. Importing its entry point runs it, so parsing is stubbed for the import. */
-async function tidemarkProgram(): Promise<Command> {
-  const parseAsync = vi.spyOn(Command.prototype, 'parseAsync').mockImplementation(function (this: Command) {
-    return Promise.resolve(this);
-  });
-  try {
-    const { buildProgram } = await import('./index.js');
-    return buildProgram();
-  } finally {
-    parseAsync.mockRestore();
-  }
+/** The real `tidemark` program. */
+function tidemarkProgram(): Promise<Command> {
+  return Promise.resolve(buildProgram());
 }
 
 /** Checks that `args` run a real subcommand with options it has; returns the --config path. */

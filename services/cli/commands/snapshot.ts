@@ -59,6 +59,15 @@ Examples:
     .description('the snapshots in the archive, oldest position first')
     .requiredOption('-c, --config <file>', 'YAML configuration file (tier.cold)')
     .option('--json', 'one JSON object per snapshot')
+    .addHelpText(
+      'after',
+      `
+Each line: id, position, the source time it stands for, tables, rows and stored size.
+
+Examples:
+  tidemark snapshot list -c tidemark.yaml
+  tidemark snapshot list -c tidemark.yaml --json | jq -r .id`,
+    )
     .action(async (o: { config: string; json?: boolean }) => {
       const { config, logger } = commandContext(o.config, 'tidemark-snapshot');
       const list = await snapshots({ config, logger });
@@ -70,6 +79,15 @@ Examples:
     .description('one snapshot: position, time, base, and per table its rows, files and checksums')
     .argument('<id>', 'snapshot id (see snapshot list)')
     .requiredOption('-c, --config <file>', 'YAML configuration file (tier.cold)')
+    .addHelpText(
+      'after',
+      `
+Prints the snapshot's manifest as JSON: position, time, base, and per table its schema version, rows and every
+file with its size and SHA-256. Restore to exactly its point with tidemark restore --at <its position>.
+
+Example:
+  tidemark snapshot show -c tidemark.yaml 20261121T175927Z-0000000220-00000020603820`,
+    )
     .action(async (id: string, o: { config: string }) => {
       const { config, logger } = commandContext(o.config, 'tidemark-snapshot');
       const s = await showSnapshot({ config, logger }, id);
