@@ -13,7 +13,7 @@ import ZongJi, {
   type WriteRowsEvent,
   type XidEvent,
 } from '@vlasky/zongji';
-import { binlogSequence, TidemarkError } from '../core/index.js';
+import { binlogSequence, TidemarkError, type TlsOptions } from '../core/index.js';
 
 export interface RowsItem {
   kind: 'rows';
@@ -55,6 +55,8 @@ export interface BinlogStreamOptions {
   port: number;
   user: string;
   password: string | undefined;
+  /** TLS options (mysql2's `ssl`), when the source is reached over TLS. */
+  ssl?: TlsOptions | undefined;
   serverId: number;
   /** Resume point: the end of the last committed transaction. */
   binlogFile: string;
@@ -103,6 +105,7 @@ export class BinlogStream {
       port: options.port,
       user: options.user,
       password: options.password,
+      ...(options.ssl ? { ssl: options.ssl } : {}),
       dateStrings: true,
       // TIMESTAMP values are formatted in UTC whatever the process time zone, as in the snapshot.
       timezone: 'Z',

@@ -6,6 +6,7 @@ import type { Connection, RowDataPacket } from 'mysql2/promise';
 import {
   binlogSequence,
   TidemarkError,
+  tlsOptions,
   type ChangeEvent,
   type Logger,
   type SourceConfig,
@@ -25,7 +26,9 @@ export interface BinlogPoint {
 
 /** Connection settings that make the snapshot read values exactly as the binlog client decodes them. */
 export function snapshotConnectionOptions(source: SourceConfig): ConnectionOptions {
+  const ssl = tlsOptions(source.tls, 'source');
   return {
+    ...(ssl ? { ssl } : {}),
     host: source.host,
     port: source.port,
     user: source.user,

@@ -2,18 +2,20 @@
 // setting is wrong and the statement that fixes it, so capture never runs on a source it would misread.
 
 import mysql, { type Connection, type RowDataPacket } from 'mysql2/promise';
-import { TidemarkError, type SourceConfig } from '../core/index.js';
+import { TidemarkError, tlsOptions, type SourceConfig } from '../core/index.js';
 import { tableName, type TableId } from './table-selection.js';
 
 /** A connection to the source as the config describes it; a refusal or an unreachable server says which. */
 export async function connectSource(source: SourceConfig): Promise<Connection> {
   const { host, port, user, password } = source;
+  const ssl = tlsOptions(source.tls, 'source');
   try {
     return await mysql.createConnection({
       host,
       port,
       user,
       password,
+      ...(ssl ? { ssl } : {}),
       charset: 'utf8mb4',
       supportBigNumbers: true,
       bigNumberStrings: true,

@@ -22,6 +22,17 @@ const stringList = z.preprocess(
   z.array(z.string().min(1)),
 );
 
+/** TLS to a server: verified against caFile (default: the system's CAs), with a client certificate if asked. */
+const tlsSchema = z.strictObject({
+  /** PEM file of the CA that signed the server's certificate. */
+  caFile: z.string().min(1).optional(),
+  /** Client certificate and its key (PEM files), where the server requires one. */
+  certFile: z.string().min(1).optional(),
+  keyFile: z.string().min(1).optional(),
+  /** Refuse a server whose certificate does not verify; turn off only against a test server. */
+  rejectUnauthorized: z.boolean().default(true),
+});
+
 const sourceSchema = z
   .strictObject({
     host: z.string().min(1).default('127.0.0.1'),
@@ -50,6 +61,8 @@ const sourceSchema = z
         }),
       )
       .default({}),
+    /** Connect over TLS (the capture connection, the binlog stream, snapshots and drills). */
+    tls: tlsSchema.optional(),
     /** Secret of the HMAC-SHA256 behind `hash` masks (or maskKeyFile). */
     maskKey: z.string().min(32, 'use a mask key of at least 32 characters').optional(),
     maskKeyFile: z.string().optional(),
@@ -134,6 +147,22 @@ const kafkaSchema = z.strictObject({
     .default('tidemark'),
   partitions: z.number().int().min(1).default(1),
   replicationFactor: z.number().int().min(1).default(1),
+  /** Connect to the brokers over TLS. */
+  tls: tlsSchema.optional(),
+  /** SASL authentication (over TLS in production). */
+  sasl: z
+    .strictObject({
+      mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+      username: z.string().min(1),
+      password: z.string().optional(),
+      passwordFile: z.string().optional(),
+    })
+    .transform((sasl, ctx) => ({
+      mechanism: sasl.mechanism,
+      username: sasl.username,
+      password: secretFromFile(sasl.password, sasl.passwordFile, 'password', ctx) ?? '',
+    }))
+    .optional(),
   /** Retries of one Kafka request before it fails (doubling from initialRetryTimeMs); then the operation is retried from its checkpoint. */
   retry: z
     .strictObject({
@@ -361,6 +390,7 @@ export type TierConfig = NonNullable<Config['tier']>;
 export type HotConfig = NonNullable<TierConfig['hot']>;
 export type ColdConfig = NonNullable<TierConfig['cold']>;
 export type ReplayConfig = Config['replay'];
+export type TlsConfig = z.output<typeof tlsSchema>;
 export type AlertsSettings = Config['alerts'];
 
 type Env = Readonly<Record<string, string | undefined>>;

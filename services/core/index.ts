@@ -21,3 +21,4 @@ export * from './bson-row.js';
 export * from './sleep.js';
 export * from './worker.js';
 export * from './alerts.js';
+export * from './tls.js';

@@ -1,9 +1,10 @@
 // Kafka helpers shared by the services: a client whose logs go through pino, topic names, and topic creation.
 
-import { Kafka, logLevel, type Admin, type ITopicConfig, type LogEntry } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type ITopicConfig, type LogEntry, type SASLOptions } from 'kafkajs';
 import type { KafkaConfig } from './config.js';
 import type { Logger } from './logger.js';
 import { TidemarkError } from './errors.js';
+import { tlsOptions } from './tls.js';
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error',
@@ -14,9 +15,12 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
 
 export function createKafka(config: KafkaConfig, logger: Logger, clientSuffix = ''): Kafka {
   const log = logger.child({ component: 'kafkajs' });
+  const ssl = tlsOptions(config.tls, 'kafka');
   return new Kafka({
     clientId: `${config.clientId}${clientSuffix}`,
     brokers: config.brokers,
+    ...(ssl ? { ssl } : {}),
+    ...(config.sasl ? { sasl: config.sasl as SASLOptions } : {}),
     // kafkajs logs routine retries at ERROR; they are worth a warning, not an alarm.
     logLevel: logLevel.WARN,
     logCreator:
