@@ -40,22 +40,17 @@ async function expectedReplica(t: TierFixture, table: string) {
   return comparableState(state, KEYS[table]!, JSON_COLUMNS[table]);
 }
 
-/** How the hot replica of a table differs from the source inside its window (keys). */
+/** How the hot replica of a table differs from the source inside its window (keys), and both sizes. */
 export async function replicaDiff(
   t: TierFixture,
   table: string,
-): Promise<{ missing: string[]; extra: string[]; different: string[] }> {
-  const replica = await replicaContents(
-    localUri(t),
-    t.mongoDatabase,
-    `${t.fx.db}.${table}`,
-    KEYS[table]!,
-    JSON_COLUMNS[table],
-  );
-  return diffStates(replica.rows, await expectedReplica(t, table));
-}
-
-export async function replicaMatchesSource(t: TierFixture, table: string): Promise<true | undefined> {
+): Promise<{
+  missing: string[];
+  extra: string[];
+  different: string[];
+  replicaRows: number;
+  sourceRows: number;
+}> {
   const replica = await replicaContents(
     localUri(t),
     t.mongoDatabase,
@@ -64,9 +59,13 @@ export async function replicaMatchesSource(t: TierFixture, table: string): Promi
     JSON_COLUMNS[table],
   );
   const expected = await expectedReplica(t, table);
-  const diff = diffStates(replica.rows, expected);
+  return { ...diffStates(replica.rows, expected), replicaRows: replica.rows.size, sourceRows: expected.size };
+}
+
+export async function replicaMatchesSource(t: TierFixture, table: string): Promise<true | undefined> {
+  const { replicaRows, sourceRows, ...diff } = await replicaDiff(t, table);
   if (diff.missing.length + diff.extra.length + diff.different.length === 0) return true;
-  throw new Error(`replica has ${replica.rows.size} rows, source ${expected.size}: ${JSON.stringify(diff)}`);
+  throw new Error(`replica has ${replicaRows} rows, source ${sourceRows}: ${JSON.stringify(diff)}`);
 }
 
 export function localUri(t: TierFixture): string {
