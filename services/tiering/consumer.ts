@@ -78,8 +78,16 @@ export class TierConsumer {
   private running = false;
   /** Problems a health check reports: stopped partitions, the last retried failure. */
   lastFailure: string | undefined;
-  /** Since when writes to the store have kept failing (undefined: the last one succeeded). */
-  failingSince: number | undefined;
+  /** Since when batches, and the periodic work (idle flushes, eviction), have kept failing. */
+  private batchFailingSince: number | undefined;
+  private tickFailingSince: number | undefined;
+
+  /** Since when writes to the store have kept failing (undefined: the last ones succeeded). */
+  get failingSince(): number | undefined {
+    const a = this.batchFailingSince;
+    const b = this.tickFailingSince;
+    return a === undefined ? b : b === undefined ? a : Math.min(a, b);
+  }
 
   constructor(private readonly o: TierConsumerOptions) {}
 
@@ -207,11 +215,15 @@ export class TierConsumer {
       if (!sink.tick) return;
       sink
         .tick((topic, partition) => this.contextFor(topic, partition))
-        .then(() => (tickFailing = false))
+        .then(() => {
+          tickFailing = false;
+          this.tickFailingSince = undefined;
+        })
         .catch((err: unknown) => {
           // Once per failure streak: the store being down is already reported by the batches.
           if (!tickFailing) logger.warn({ err }, 'periodic tiering work failed; retrying every second');
           tickFailing = true;
+          this.tickFailingSince ??= Date.now();
         });
     }, 1000);
     try {
@@ -334,7 +346,7 @@ export class TierConsumer {
         // partition is read again from its committed offset, by this member or another.
         if (err instanceof Error && err.name.startsWith('KafkaJS')) throw err;
         this.lastFailure = isTidemarkError(err) ? err.describe() : (err as Error).message;
-        this.failingSince ??= Date.now();
+        this.batchFailingSince ??= Date.now();
         this.o.metrics.retries.inc({ group: this.o.name });
         this.o.logger.warn(
           { err, topic, partition, attempt, retryInMs: backoff },
@@ -349,7 +361,7 @@ export class TierConsumer {
       }
     }
     this.lastFailure = undefined;
-    this.failingSince = undefined;
+    this.batchFailingSince = undefined;
     payload.resolveOffset(batch.lastOffset());
     this.o.metrics.lag.set(
       { group: this.o.name, topic, partition: String(partition) },

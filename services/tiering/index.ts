@@ -135,7 +135,7 @@ export async function runTierDaemon(config: Config, options: TierDaemonOptions =
           severity: 'critical',
           message:
             failingMs > 0
-              ? `writes to ${store} have failed for ${Math.round(failingMs / 1000)} s: ${consumer.lastFailure ?? ''}`
+              ? `writes to ${store} have failed for ${Math.round(failingMs / 1000)} s: ${consumer.lastFailure ?? 'see the tier log'}`
               : `writes to ${store} succeed again`,
           check:
             part === 'cold'

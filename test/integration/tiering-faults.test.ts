@@ -3,6 +3,7 @@
 // the replica equals the source and the archive holds every change exactly once, tiling every partition.
 
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { changeTopic, createKafka, createLogger, HEADER_SCHEMA } from '../../services/core/index.js';
@@ -13,6 +14,7 @@ import {
   eventually,
   expectArchiveComplete,
   health,
+  metric,
   replicaMatchesSource,
   sleep,
 } from '../support/tier-verify.js';
@@ -82,10 +84,13 @@ describe('tier under faults', () => {
 
   it('carries the hot replica on while the object store is down, and completes the archive after', async () => {
     const { t, workload } = await setup({ store: 's3' });
-    const tier = await t.newTier();
+    const tier = await t.newTier((raw) => {
+      raw.alerts = { storeFailingSeconds: 5 };
+    });
     tier.start();
     workload.start(OUTAGE_LOAD);
     await sleep(2000);
+    expect(await metric(tier, 'tidemark_alert_firing{alert="ArchiveUploadFailing"}')).toBe(0);
     execFileSync(services, ['down', 'minio'], { stdio: 'ignore' });
     cleanup.push(() => Promise.resolve(execFileSync(services, ['up', 'minio'], { stdio: 'ignore' })));
     const downSince = Date.now();
@@ -98,11 +103,22 @@ describe('tier under faults', () => {
     const during = await health(tier);
     expect(during.healthy).toBe(false);
     expect(JSON.stringify(during.details.cold)).toMatch(/lastFailure/);
+    // The alert fired (log line and metric), and only for the archive.
+    await eventually('ArchiveUploadFailing', async () =>
+      (await metric(tier, 'tidemark_alert_firing{alert="ArchiveUploadFailing"}')) === 1 ? true : undefined,
+    );
+    expect(await metric(tier, 'tidemark_alert_firing{alert="HotReplicaFailing"}')).toBe(0);
+    expect(readFileSync(tier.logFile, 'utf8')).toMatch(
+      /"alert":"ArchiveUploadFailing".*"msg":"alert ArchiveUploadFailing: writes to the archive/,
+    );
     step('replica complete');
     await sleep(Math.max(0, OUTAGE_MS - (Date.now() - downSince)));
     execFileSync(services, ['up', 'minio'], { stdio: 'ignore' });
     await expectArchiveComplete(t, ['messages']);
     await eventually('health to recover', async () => ((await health(tier)).healthy ? true : undefined));
+    await eventually('the alert resolved', async () =>
+      (await metric(tier, 'tidemark_alert_firing{alert="ArchiveUploadFailing"}')) === 0 ? true : undefined,
+    );
   }, 420_000);
 
   it('carries the archive on while MongoDB is down, and completes the replica after', async () => {
