@@ -399,6 +399,12 @@ export class Capture {
             await flush();
             lastFlushAt = Date.now();
           }
+          // Idle with nothing sent but not committed: capture is as far as the source, whatever the time of
+          // the last change it saw (a quiet source is no lag).
+          const pending =
+            boundary !== undefined &&
+            (boundary.binlogFile !== written.binlogFile || boundary.offset !== written.binlogOffset);
+          if (!commit.running && sink.bufferedEvents === 0 && !pending) this.o.metrics.setLag(0);
           continue;
         }
         if (item.kind === 'rows') {

@@ -73,6 +73,8 @@ export async function openConsistentRead(conn: Connection, isMariaDb: boolean): 
   }
   // MySQL: a brief global read lock pins the binlog position while the consistent read starts.
   try {
+    // Never queue behind a long query while every write waits behind the lock: give up after 10 s instead.
+    await conn.query('SET SESSION lock_wait_timeout = 10');
     await conn.query('FLUSH TABLES WITH READ LOCK');
   } catch (err) {
     throw new TidemarkError(

@@ -179,12 +179,11 @@ async function planTable(
     .filter((s): s is { snapshot: SnapshotManifest; table: SnapshotTable } => s.table !== undefined);
   const base = withTable.filter((s) => snapshotFits(s.snapshot, req.at)).at(-1);
   const basePos = base?.snapshot.pos;
-  // Exactly a snapshot's own point: the snapshot is the state, no change is read (so a snapshot older than
-  // the change files retention kept still restores, to its point).
+  // Exactly a snapshot's own position: the snapshot is the state, no change is read (so a snapshot older than
+  // the change files retention kept still restores, to its point). Not by time: changes of the same second
+  // may follow the snapshot's last one.
   const exact =
-    base !== undefined &&
-    ((req.at.kind === 'position' && formatPosition(req.at.pos) === base.snapshot.pos) ||
-      (req.at.kind === 'time' && req.at.ms === Number(base.snapshot.ts_ms)));
+    base !== undefined && req.at.kind === 'position' && formatPosition(req.at.pos) === base.snapshot.pos;
 
   const partitions = new Map<number, ManifestEntry[]>();
   for (const e of entries) {

@@ -5,11 +5,16 @@
 // restore window remains; `apply` deletes that and nothing else, manifests before data, and records it in
 // the audit log.
 
-import { listArchivedTables, type Config, type ManifestEntry } from '../core/index.js';
-import { archiveUrl, tableManifests, type Archive } from './archive-reader.js';
+import { listArchivedTables, TidemarkError, type Config, type ManifestEntry } from '../core/index.js';
+import { ArchiveReader, archiveUrl, tableManifests, type Archive } from './archive-reader.js';
 import { writeAudit, type AuditActor } from './audit.js';
 import { formatBytes } from './restore.js';
-import { listSnapshots, snapshotManifestKey, type SnapshotManifest } from './snapshot-catalog.js';
+import {
+  listSnapshots,
+  snapshotFileRef,
+  snapshotManifestKey,
+  type SnapshotManifest,
+} from './snapshot-catalog.js';
 
 export interface RetentionPolicy {
   /** The `last` newest snapshots, and the newest of each of so many days, weeks, months, years; -1: all. */
@@ -146,10 +151,23 @@ export async function planRetention(
     const manifests = await tableManifests(archive, table);
     const entries = manifests.map((m) => m.entry);
     const keyOf = new Map(manifests.map((m) => [m.entry, m.key]));
-    // The window's base: the newest snapshot of the table at or before the cutoff. It stays, whatever GFS says.
-    const base = snapshots
-      .filter((s) => Number(s.ts_ms) <= cutoffMs && s.tables.some((t) => t.table === table))
+    const withTable = snapshots.filter((s) => s.tables.some((x) => x.table === table));
+    // Where the history kept now starts: partitions whose first file is not at offset 0 (an earlier apply cut
+    // them) need the snapshot that joins them, the earliest at or after their first changes. It stays.
+    const partitionFirst = new Map<number, ManifestEntry>();
+    for (const e of entries) {
+      const f = partitionFirst.get(e.partition);
+      if (!f || e.first_offset < f.first_offset) partitionFirst.set(e.partition, e);
+    }
+    const late = [...partitionFirst.values()].filter((e) => e.first_offset !== 0n);
+    const needed = late.reduce((m, e) => (e.first_pos > m ? e.first_pos : m), '');
+    const join = late.length > 0 ? withTable.find((s) => s.pos >= needed) : undefined;
+    // The window's base: the newest snapshot of the table at or before the cutoff, or the joining snapshot
+    // when that is newer (the history before it is gone already). It stays, whatever GFS says.
+    let base = withTable
+      .filter((s) => Number(s.ts_ms) <= cutoffMs)
       .reduce<SnapshotManifest | undefined>((a, b) => (a === undefined || b.pos > a.pos ? b : a), undefined);
+    if (join && (!base || join.pos > base.pos)) base = join;
     const last = entries.reduce<ManifestEntry | undefined>(
       (a, e) => (a === undefined || e.last_pos > a.last_pos ? e : a),
       undefined,
@@ -160,9 +178,13 @@ export async function planRetention(
     );
     const t: TableRetention = { table, remove: [], removeManifests: [], keep: entries.length };
     if (last) t.windowTo = { tsMs: Number(last.max_ts_ms), pos: last.last_pos };
+    if (join) keep.get(join.id)!.push(`start of the history of ${table}`);
     if (!base) {
-      t.note = `no snapshot at or before the window's start: all ${entries.length} change files stay`;
-      if (first) t.windowFrom = { tsMs: Number(first.min_ts_ms), pos: first.first_pos };
+      t.note =
+        late.length > 0
+          ? 'the history kept starts after every snapshot of this table: nothing can go (tidemark verify names the gap)'
+          : `no snapshot at or before the window's start: all ${entries.length} change files stay`;
+      if (first && late.length === 0) t.windowFrom = { tsMs: Number(first.min_ts_ms), pos: first.first_pos };
     } else {
       keep.get(base.id)!.push(`base of the window of ${table}`);
       t.base = { id: base.id, pos: base.pos, tsMs: Number(base.ts_ms) };
@@ -170,7 +192,7 @@ export async function planRetention(
       t.removeManifests = t.remove.map((e) => keyOf.get(e) as string);
       t.keep = entries.length - t.remove.length;
       t.windowFrom =
-        t.remove.length > 0 || !first || first.first_pos > base.pos
+        t.remove.length > 0 || late.length > 0 || !first || first.first_pos > base.pos
           ? { tsMs: Number(base.ts_ms), pos: base.pos }
           : { tsMs: Number(first.min_ts_ms), pos: first.first_pos };
     }
@@ -223,47 +245,65 @@ export async function applyRetention(
   const snapshots = new Map((await listSnapshots(archive)).map((s) => [s.id, s]));
   let deleted = 0;
   const removedSnapshots: string[] = [];
-  for (const v of plan.snapshots.filter((x) => x.keptFor.length === 0)) {
-    const s = snapshots.get(v.id);
-    if (!s) continue;
-    await archive.store.delete([snapshotManifestKey(archive, s.id)]);
-    const files = s.tables.flatMap((t) => t.files.map((f) => f.object_key));
-    for (let i = 0; i < files.length; i += 500) await archive.store.delete(files.slice(i, i + 500));
-    deleted += files.length + 1;
-    removedSnapshots.push(s.id);
-  }
   const removedChanges: { table: string; files: number; bytes: number; through: string }[] = [];
-  for (const t of plan.tables) {
-    if (t.remove.length === 0) continue;
-    const manifests = t.removeManifests;
-    for (let i = 0; i < manifests.length; i += 500) await archive.store.delete(manifests.slice(i, i + 500));
-    const data = t.remove.map((e) => e.object_key);
-    for (let i = 0; i < data.length; i += 500) await archive.store.delete(data.slice(i, i + 500));
-    deleted += manifests.length + data.length;
-    removedChanges.push({
-      table: t.table,
-      files: data.length,
-      bytes: t.remove.reduce((n, e) => n + Number(e.bytes), 0),
-      through: t.remove.reduce((m, e) => (e.last_pos > m ? e.last_pos : m), ''),
+  const record = (outcome: 'done' | 'failed', error?: string) =>
+    writeAudit(archive, {
+      action: 'retention.apply',
+      actor,
+      reason,
+      outcome,
+      ...(error !== undefined ? { error } : {}),
+      details: {
+        policy: plan.policy,
+        cutoff: new Date(plan.cutoffMs).toISOString(),
+        removedSnapshots,
+        removedChanges,
+        deletedObjects: deleted,
+        window: plan.tables.map((t) => ({
+          table: t.table,
+          from: t.windowFrom ? new Date(t.windowFrom.tsMs).toISOString() : null,
+          base: t.base?.id ?? null,
+        })),
+      },
     });
-  }
-  const auditKey = await writeAudit(archive, {
-    action: 'retention.apply',
-    actor,
-    reason,
-    details: {
-      policy: plan.policy,
-      cutoff: new Date(plan.cutoffMs).toISOString(),
-      removedSnapshots,
-      removedChanges,
-      deletedObjects: deleted,
-      window: plan.tables.map((t) => ({
+  try {
+    // The snapshots the windows will start from must restore before anything they replace goes: every file
+    // fetched, checked against its SHA-256, decrypted with the configured keys and decoded.
+    const reader = new ArchiveReader(archive);
+    for (const id of new Set(plan.tables.filter((t) => t.remove.length > 0).map((t) => t.base!.id))) {
+      const s = snapshots.get(id);
+      if (!s) throw new TidemarkError('OBJECT_NOT_FOUND', `snapshot ${id}, the base of the plan, is gone`);
+      for (const t of s.tables)
+        for (const f of t.files) await reader.forEach(snapshotFileRef(t, f), () => undefined);
+    }
+    for (const v of plan.snapshots.filter((x) => x.keptFor.length === 0)) {
+      const s = snapshots.get(v.id);
+      if (!s) continue;
+      await archive.store.delete([snapshotManifestKey(archive, s.id)]);
+      const files = s.tables.flatMap((t) => t.files.map((f) => f.object_key));
+      for (let i = 0; i < files.length; i += 500) await archive.store.delete(files.slice(i, i + 500));
+      deleted += files.length + 1;
+      removedSnapshots.push(s.id);
+    }
+    for (const t of plan.tables) {
+      if (t.remove.length === 0) continue;
+      const manifests = t.removeManifests;
+      for (let i = 0; i < manifests.length; i += 500) await archive.store.delete(manifests.slice(i, i + 500));
+      const data = t.remove.map((e) => e.object_key);
+      for (let i = 0; i < data.length; i += 500) await archive.store.delete(data.slice(i, i + 500));
+      deleted += manifests.length + data.length;
+      removedChanges.push({
         table: t.table,
-        from: t.windowFrom ? new Date(t.windowFrom.tsMs).toISOString() : null,
-        base: t.base?.id ?? null,
-      })),
-    },
-  });
+        files: data.length,
+        bytes: t.remove.reduce((n, e) => n + Number(e.bytes), 0),
+        through: t.remove.reduce((m, e) => (e.last_pos > m ? e.last_pos : m), ''),
+      });
+    }
+  } catch (err) {
+    await record('failed', err instanceof Error ? err.message : String(err)).catch(() => undefined);
+    throw err;
+  }
+  const auditKey = await record('done');
   return { plan, deletedObjects: deleted, auditKey };
 }
 

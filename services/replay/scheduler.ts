@@ -257,7 +257,9 @@ export async function runScheduler(config: Config, options: { signal?: AbortSign
               integrity: true,
               drill,
               ...(verify.waitSeconds !== undefined ? { waitSeconds: verify.waitSeconds } : {}),
-              sinceMs: verify.integrity === 'new' ? state.lastVerifyMs : 0,
+              // An hour of margin: a file's written_ms is the tier's clock, stamped before its manifest lands.
+              sinceMs:
+                verify.integrity === 'new' && state.lastVerifyMs > 0 ? state.lastVerifyMs - 3_600_000 : 0,
             },
           );
           recordVerify(metrics, report);

@@ -207,9 +207,10 @@ export async function deploymentStatus(
         status.snapshots = { count: list.length, newest: list.at(-1), oldest: list[0] };
         const everyMs = config.replay.snapshots.everyHours * 3_600_000;
         const newest = list.at(-1);
-        if (newest && nowMs - Number(newest.ts_ms) > 2 * everyMs) {
+        // Its age as written (a quiet source's scheduler writes no new one, nothing having changed).
+        if (newest && nowMs - Number(newest.created_ms) > 2 * everyMs) {
           problem(
-            `snapshots: the newest is ${duration(nowMs - Number(newest.ts_ms))} old, the cadence is every ` +
+            `snapshots: the newest was written ${duration(nowMs - Number(newest.created_ms))} ago, the cadence is every ` +
               `${config.replay.snapshots.everyHours} h: is tidemark scheduler running?`,
           );
         }

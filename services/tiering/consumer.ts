@@ -79,14 +79,18 @@ export class TierConsumer {
   /** Problems a health check reports: stopped partitions, the last retried failure. */
   lastFailure: string | undefined;
   /** Since when batches, and the periodic work (idle flushes, eviction), have kept failing. */
-  private batchFailingSince: number | undefined;
+  /** Per partition (`topic[partition]`) this member holds, since when its batch has kept failing. */
+  private readonly batchFailingSince = new Map<string, number>();
   private tickFailingSince: number | undefined;
 
-  /** Since when writes to the store have kept failing (undefined: the last ones succeeded). */
+  /**
+   * Since when writes to the store have kept failing: the oldest partition still failing, or the periodic
+   * work (undefined: none is). One partition stuck counts, whatever the others do.
+   */
   get failingSince(): number | undefined {
-    const a = this.batchFailingSince;
-    const b = this.tickFailingSince;
-    return a === undefined ? b : b === undefined ? a : Math.min(a, b);
+    const times = [...this.batchFailingSince.values()];
+    if (this.tickFailingSince !== undefined) times.push(this.tickFailingSince);
+    return times.length === 0 ? undefined : Math.min(...times);
   }
 
   constructor(private readonly o: TierConsumerOptions) {}
@@ -201,6 +205,7 @@ export class TierConsumer {
     consumer.on(consumer.events.GROUP_JOIN, (e) => {
       this.generation += 1;
       this.assigned.clear();
+      this.batchFailingSince.clear();
       for (const [topic, partitions] of Object.entries(e.payload.memberAssignment)) {
         this.assigned.set(topic, new Set(partitions));
       }
@@ -331,22 +336,29 @@ export class TierConsumer {
     const { topic, partition } = work;
     const id = `${topic}[${partition}]`;
     let backoff = this.o.retry.minMs;
+    // A partition given up (stopping, moved to another member) no longer counts as failing here.
+    const leave = () => {
+      this.batchFailingSince.delete(id);
+    };
     for (let attempt = 1; ; attempt++) {
-      if (signal.aborted || ctx.isStale()) return;
+      if (signal.aborted || ctx.isStale()) return leave();
       try {
         await this.o.sink.apply(work, ctx);
         break;
       } catch (err) {
-        if (signal.aborted || ctx.isStale()) return;
+        if (signal.aborted || ctx.isStale()) return leave();
         if (isTidemarkError(err) && err.code === 'EVENT_UNREADABLE') {
           this.stopPartition(payload, id, err);
           return;
         }
         // Group membership errors (a rebalance, a lost session) belong to kafkajs: it rejoins and the
         // partition is read again from its committed offset, by this member or another.
-        if (err instanceof Error && err.name.startsWith('KafkaJS')) throw err;
+        if (err instanceof Error && err.name.startsWith('KafkaJS')) {
+          leave();
+          throw err;
+        }
         this.lastFailure = isTidemarkError(err) ? err.describe() : (err as Error).message;
-        this.batchFailingSince ??= Date.now();
+        if (!this.batchFailingSince.has(id)) this.batchFailingSince.set(id, Date.now());
         this.o.metrics.retries.inc({ group: this.o.name });
         this.o.logger.warn(
           { err, topic, partition, attempt, retryInMs: backoff },
@@ -360,8 +372,8 @@ export class TierConsumer {
         backoff = Math.min(backoff * 2, this.o.retry.maxMs);
       }
     }
-    this.lastFailure = undefined;
-    this.batchFailingSince = undefined;
+    this.batchFailingSince.delete(id);
+    if (this.batchFailingSince.size === 0) this.lastFailure = undefined;
     payload.resolveOffset(batch.lastOffset());
     this.o.metrics.lag.set(
       { group: this.o.name, topic, partition: String(partition) },

@@ -353,6 +353,7 @@ export class HotReplica implements TierSink {
     }
     const conflicts: Write[] = [];
     let rest = writes;
+    let looked = false;
     while (rest.length > 0) {
       try {
         await collection.insertMany(
@@ -365,6 +366,13 @@ export class HotReplica implements TierSink {
         if (!conflict) throw unavailable(this.o.config.uri, err, collection.collectionName);
         conflicts.push(conflict);
         rest = rest.slice(rest.indexOf(conflict) + 1);
+        // A retried batch: the rows already there are found in one lookup rather than one conflict each.
+        if (!looked && rest.length > 0) {
+          looked = true;
+          const stored = await this.storedPositions(collection, rest);
+          conflicts.push(...rest.filter((w) => stored.has(w.idKey)));
+          rest = rest.filter((w) => !stored.has(w.idKey));
+        }
       }
     }
     return conflicts;
