@@ -32,6 +32,20 @@ export interface TailEvent {
   event: ChangeEvent;
 }
 
+/** The change topics under a prefix (not its checkpoints and schemas topics), sorted. */
+export async function changeTopics(kafka: Kafka, prefix: string): Promise<string[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const head = `${prefix}.`;
+    return (await admin.listTopics())
+      .filter((t) => t.startsWith(head) && t !== `${head}checkpoints` && t !== `${head}schemas`)
+      .sort();
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
 /** End offsets (committed data) and earliest offsets of every partition of a topic. */
 export async function topicOffsets(
   kafka: Kafka,

@@ -14,6 +14,7 @@ import {
   type Row,
 } from '../core/index.js';
 import { currentActor, writeAudit } from './audit.js';
+import { changeTopics, topicOffsets } from './kafka-tail.js';
 import { openArchive, type Archive } from './archive-reader.js';
 import { planRestore, rebuild, type KafkaAccess, type RebuildResult, type RestorePlan } from './rebuild.js';
 import { parseTargetPoint, type TargetPoint } from './target-point.js';
@@ -80,22 +81,13 @@ const BATCH = 2000;
  */
 async function kafkaTables(kafka: KafkaAccess | undefined): Promise<string[]> {
   if (!kafka) return [];
-  const admin = kafka.kafka.admin();
-  await admin.connect();
-  try {
-    const head = `${kafka.topicPrefix}.`;
-    const topics = (await admin.listTopics()).filter(
-      (t) => t.startsWith(head) && t !== `${head}checkpoints` && t !== `${head}schemas`,
-    );
-    const used: string[] = [];
-    for (const topic of topics) {
-      const offsets = await admin.fetchTopicOffsets(topic);
-      if (offsets.some((o) => BigInt(o.high) > 0n)) used.push(topic.slice(head.length));
-    }
-    return used;
-  } finally {
-    await admin.disconnect().catch(() => undefined);
+  const head = `${kafka.topicPrefix}.`;
+  const used: string[] = [];
+  for (const topic of await changeTopics(kafka.kafka, kafka.topicPrefix)) {
+    const offsets = await topicOffsets(kafka.kafka, topic);
+    if ([...offsets.values()].some((o) => o.high > 0n)) used.push(topic.slice(head.length));
   }
+  return used;
 }
 
 /** Resolves table names and patterns against what the archive (and Kafka) holds. */

@@ -17,7 +17,7 @@ import {
   type ManifestEntry,
 } from '../core/index.js';
 import { archiveUrl, openArchive, tableEntries } from './archive-reader.js';
-import { latestCheckpoint, topicOffsets } from './kafka-tail.js';
+import { changeTopics, latestCheckpoint, topicOffsets } from './kafka-tail.js';
 import { planRestore, type PointInfo } from './rebuild.js';
 import { resolveTables, formatBytes } from './restore.js';
 import { listSnapshots, type SnapshotManifest } from './snapshot-catalog.js';
@@ -63,19 +63,6 @@ export interface DeploymentStatus {
 
 const message = (err: unknown) =>
   err instanceof Error ? ((err as { describe?: () => string }).describe?.() ?? err.message) : String(err);
-
-async function changeTopics(kafka: Kafka, prefix: string): Promise<string[]> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const head = `${prefix}.`;
-    return (await admin.listTopics())
-      .filter((t) => t.startsWith(head) && t !== `${head}checkpoints` && t !== `${head}schemas`)
-      .sort();
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
-}
 
 async function groupLag(
   kafka: Kafka,

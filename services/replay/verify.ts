@@ -321,15 +321,14 @@ export async function runVerify(
   const archive = openArchive(ctx.config);
   const report: VerifyReport = { archive: archiveUrl(archive), passed: true, problems: [] };
   const skip = tableMatcher(req.exclude ?? [], []);
-  const tables = (await withKafka(ctx, false, (kafka) => resolveTables(archive, kafka, req.tables))).filter(
-    (t) => !skip(t),
-  );
-  if (req.integrity) {
-    report.integrity = await withKafka(ctx, false, (kafka) =>
-      verifyArchive(archive, kafka, tables, progress, req.sinceMs),
-    );
-    report.problems.push(...report.integrity.problems.map((p) => p.message));
-  }
+  const tables = await withKafka(ctx, false, async (kafka) => {
+    const chosen = (await resolveTables(archive, kafka, req.tables)).filter((t) => !skip(t));
+    if (req.integrity) {
+      report.integrity = await verifyArchive(archive, kafka, chosen, progress, req.sinceMs);
+      report.problems.push(...report.integrity.problems.map((p) => p.message));
+    }
+    return chosen;
+  });
   if (req.drill) {
     const cold = ctx.config.tier?.cold;
     const waitSeconds =
