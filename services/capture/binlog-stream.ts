@@ -42,10 +42,15 @@ export interface BoundaryItem {
   statement?: string;
 }
 
+/**
+ * The server had nothing more to send: its position is the end of the binlog, which is always between
+ * transactions. After a rotation on a quiet source it is the only sign that the stream moved on.
+ */
 export interface HeartbeatItem {
   kind: 'heartbeat';
   binlogFile: string;
   offset: number;
+  gtidSet: string | undefined;
 }
 
 export type BinlogItem = RowsItem | BoundaryItem | HeartbeatItem;
@@ -272,7 +277,15 @@ export class BinlogStream {
       }
       case 'heartbeat': {
         const hb = event as HeartbeatEvent;
-        this.push({ kind: 'heartbeat', binlogFile: hb.binlogName || binlogFile, offset: hb.nextPosition });
+        const offset = Number(hb.position ?? hb.nextPosition);
+        // Inside a transaction (never expected at the binlog's end) a heartbeat is no place to resume from.
+        if (this.inTransaction || !offset) return;
+        this.push({
+          kind: 'heartbeat',
+          binlogFile: hb.binlogName || binlogFile,
+          offset,
+          gtidSet: this.zongji.gtidSet,
+        });
         return;
       }
       default:

@@ -420,6 +420,22 @@ export class Capture {
           ) {
             await flush();
           }
+        } else if (item.kind === 'heartbeat') {
+          // The source's end moved past the last boundary without a captured change (a rotation, other
+          // databases' traffic): resume from there, so a quiet source does not look like capture fell behind.
+          const last = boundary ?? { binlogFile: written.binlogFile, offset: written.binlogOffset };
+          const ahead =
+            binlogSequence(item.binlogFile) - binlogSequence(last.binlogFile) || item.offset - last.offset;
+          if (ahead > 0) {
+            boundary = {
+              kind: 'boundary',
+              binlogFile: item.binlogFile,
+              offset: item.offset,
+              tsMs: boundary?.tsMs ?? written.tsMs,
+              gtid: undefined,
+              gtidSet: item.gtidSet,
+            };
+          }
         } else if (item.kind === 'boundary') {
           boundary = item;
           const ddl = item.statement === undefined ? undefined : ddlForLog(item.statement);

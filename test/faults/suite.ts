@@ -181,9 +181,12 @@ export async function runFaultSuite(o: FaultOptions): Promise<FaultReport> {
       await eventually(
         'the archive reaching the source',
         () =>
-          withKafka({ config, logger }, false, async (kafka) =>
-            (await archiveReaches({ config, logger }, kafka!, tables, target)).reached ? true : undefined,
-          ),
+          withKafka({ config, logger }, false, async (kafka) => {
+            const { reached, behind } = await archiveReaches({ config, logger }, kafka!, tables, target);
+            // Thrown, so a run that gives up says what was still behind.
+            if (!reached) throw new Error(behind.join('; '));
+            return true;
+          }),
         600_000,
       );
       phase('waiting for the hot replica');

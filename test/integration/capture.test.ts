@@ -3,7 +3,9 @@
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Capture, CaptureMetrics, tail } from '../../services/capture/index.js';
+import { binlogEnd } from '../../services/capture/source-checks.js';
 import {
+  binlogSequence,
   changeTopic,
   comparePositions,
   createKafka,
@@ -13,6 +15,7 @@ import {
 } from '../../services/core/index.js';
 import { ChangeCollector, type CollectedEvent } from '../support/change-collector.js';
 import { captureFixture, type CaptureFixture } from '../support/capture-fixture.js';
+import { eventually } from '../support/eventually.js';
 
 const MASK_KEY = 'a-test-mask-key-of-at-least-32-characters';
 
@@ -250,6 +253,22 @@ describe('capture', () => {
     const after = find('["201"]');
     expect(after.pos.file).toBe(before.pos.file + 1);
     expect(comparePositions(before.pos, after.pos)).toBeLessThan(0);
+  });
+
+  it('moves its checkpoint to the new binlog file when a rotation is all that happens on a quiet source', async () => {
+    await fx.admin.query('FLUSH BINARY LOGS');
+    const end = await binlogEnd(fx.admin);
+    // Only the server's heartbeat tells capture where the binlog now ends.
+    await eventually(
+      'a checkpoint in the new binlog file',
+      async () => {
+        const at = capture.lastCheckpoint;
+        if (at === undefined) return undefined;
+        const ahead = binlogSequence(at.binlogFile) - binlogSequence(end.file) || at.binlogOffset - end.offset;
+        return ahead >= 0 ? true : undefined;
+      },
+      30_000,
+    );
   });
 
   it('gives rows before and after an ALTER TABLE their own columns and schema versions', async () => {
