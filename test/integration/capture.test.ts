@@ -264,7 +264,8 @@ describe('capture', () => {
       async () => {
         const at = capture.lastCheckpoint;
         if (at === undefined) return undefined;
-        const ahead = binlogSequence(at.binlogFile) - binlogSequence(end.file) || at.binlogOffset - end.offset;
+        const ahead =
+          binlogSequence(at.binlogFile) - binlogSequence(end.file) || at.binlogOffset - end.offset;
         return ahead >= 0 ? true : undefined;
       },
       30_000,
