@@ -22,7 +22,7 @@ import type { CaptureMetrics } from './metrics.js';
 import { buildShape, type TableShape } from './row-mapper.js';
 import { takeSnapshot } from './snapshot.js';
 import { binlogEnd, checkSource, connectSource, type SourceInfo } from './source-checks.js';
-import { listTables } from './source-schema.js';
+import { listTables, readJsonColumns, withJsonColumns, type JsonColumns } from './source-schema.js';
 import { TableSelection, tableName } from './table-selection.js';
 
 export interface CaptureOptions {
@@ -43,6 +43,10 @@ const FATAL = new Set([
   'KAFKA_REJECTED',
   'UNSUPPORTED_TYPE',
 ]);
+
+/** Statements that may change which of a table's columns are JSON. */
+const TABLE_DDL =
+  /^\s*(?:ALTER\s+(?:ONLINE\s+|IGNORE\s+)*TABLE|CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+)?TABLE|RENAME\s+TABLE)\b/i;
 
 /**
  * A schema statement of the binlog as it may be logged: table, index, view and database DDL only (never
@@ -145,6 +149,7 @@ export class Capture {
         );
       }
       if (!(await this.becomeLeader(control, signal))) return;
+      this.jsonColumns = await readJsonColumns(control);
       // An idle connection is closed by the server after wait_timeout, and the lock with it.
       keepAlive = setInterval(() => void control.query('SELECT 1').catch(() => undefined), 60_000);
 
@@ -181,7 +186,7 @@ export class Capture {
         this.resnapshot = false;
       }
       this.noteCheckpoint(checkpoint);
-      await this.stream(checkpoint, info, sink, signal);
+      await this.stream(checkpoint, info, sink, control, signal);
     } finally {
       clearInterval(keepAlive);
       await sink?.close();
@@ -260,11 +265,15 @@ export class Capture {
   private shapeFromBinlog(item: RowsItem): TableShape {
     const byList = this.binlogShapes.get(item.columns);
     if (byList) return byList;
-    let signature = `${item.db}.${item.table}|${item.primaryKey?.join(',') ?? ''}`;
+    const json = this.jsonColumns.get(tableName(item));
+    let signature = `${item.db}.${item.table}|${item.primaryKey?.join(',') ?? ''}|${[...(json ?? [])].join(',')}`;
     for (const c of item.columns) signature += `|${c.COLUMN_NAME} ${c.COLUMN_TYPE}`;
     let shape = this.shapesBySignature.get(signature);
     if (!shape) {
-      const columns = item.columns.map((c: ColumnSchema) => parseColumnType(c.COLUMN_NAME, c.COLUMN_TYPE));
+      const columns = withJsonColumns(
+        item.columns.map((c: ColumnSchema) => parseColumnType(c.COLUMN_NAME, c.COLUMN_TYPE)),
+        json,
+      );
       const primaryKey = (item.primaryKey ?? [])
         .map((i) => columns[i]?.name)
         .filter((n): n is string => n !== undefined);
@@ -276,6 +285,8 @@ export class Capture {
   }
 
   private readonly binlogShapes = new WeakMap<readonly ColumnSchema[], TableShape>();
+  /** MariaDB's JSON columns (LONGTEXT in the binlog), re-read after each table DDL. */
+  private jsonColumns: JsonColumns = new Map();
   private readonly shapesBySignature = new Map<string, TableShape>();
 
   private noteCheckpoint(c: Checkpoint): void {
@@ -291,6 +302,7 @@ export class Capture {
     from: Checkpoint,
     info: SourceInfo,
     sink: KafkaSink,
+    control: Connection,
     signal: AbortSignal,
   ): Promise<void> {
     const cfg = this.o.capture;
@@ -440,6 +452,10 @@ export class Capture {
           boundary = item;
           const ddl = item.statement === undefined ? undefined : ddlForLog(item.statement);
           if (ddl !== undefined) this.logger.info({ statement: ddl }, 'DDL in the binlog');
+          // Which LONGTEXTs are JSON is not in the binlog; the server's present answer is the best there is.
+          if (item.statement !== undefined && TABLE_DDL.test(item.statement)) {
+            this.jsonColumns = await readJsonColumns(control);
+          }
           // Commit at this boundary when the batch is full, when its first event waited lingerMs (a steady
           // trickle must not wait for a full batch), or when the checkpoint is due (busy uncaptured tables).
           // A full batch waits for the transaction in flight (that is the backpressure); a batch that is only

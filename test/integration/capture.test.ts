@@ -227,6 +227,9 @@ describe('capture', () => {
     expect(snapshot?.op).toBe('r');
     expect(snapshot?.after).toEqual({ ...EXPECTED_EXTREMES, id: '18446744073709551614' });
     expect(snapshot?.source.schemaVersion).toBe(extreme?.source.schemaVersion);
+    // MariaDB's JSON is a LONGTEXT with a json_valid check in the binlog; it is published as JSON.
+    const codec = await catalog.codecFor(extreme!.source.schemaVersion);
+    expect(codec.table.columns.find((c) => c.name === 'js')?.type).toBe('json');
   });
 
   it('drops excluded columns and masks masked ones before anything leaves the process', async () => {
@@ -261,12 +264,12 @@ describe('capture', () => {
     // Only the server's heartbeat tells capture where the binlog now ends.
     await eventually(
       'a checkpoint in the new binlog file',
-      async () => {
+      () => {
         const at = capture.lastCheckpoint;
-        if (at === undefined) return undefined;
+        if (at === undefined) return Promise.resolve(undefined);
         const ahead =
           binlogSequence(at.binlogFile) - binlogSequence(end.file) || at.binlogOffset - end.offset;
-        return ahead >= 0 ? true : undefined;
+        return Promise.resolve(ahead >= 0 ? true : undefined);
       },
       30_000,
     );
@@ -280,8 +283,10 @@ describe('capture', () => {
     await fx.admin.query(
       `INSERT INTO messages (id, room_id, edited_at, body) VALUES (301, 5, '2024-05-05 05:05:05.500', 'new shape')`,
     );
-    await fx.admin.query(`ALTER TABLE messages CHANGE body text_body TEXT`);
-    await fx.admin.query(`UPDATE messages SET text_body = 'renamed column' WHERE id = 301`);
+    await fx.admin.query(`ALTER TABLE messages CHANGE body text_body TEXT, ADD COLUMN meta JSON`);
+    await fx.admin.query(
+      `UPDATE messages SET text_body = 'renamed column', meta = '{"edited": true}' WHERE id = 301`,
+    );
     const events = await collector.waitFor(
       (e) => of(e, 'messages').filter((m) => m.key === '["301"]').length >= 2,
     );
@@ -302,8 +307,13 @@ describe('capture', () => {
       room_id: 5,
       edited_at: '2024-05-05 05:05:05.500',
       text_body: 'new shape',
+      meta: null,
     });
     expect(renamed.after?.text_body).toBe('renamed column');
+    expect(renamed.after?.meta).toBe('{"edited": true}');
+    // A JSON column added mid-stream is JSON from its first row (MariaDB logs it as LONGTEXT).
+    const codec = await catalog.codecFor(renamed.source.schemaVersion);
+    expect(codec.table.columns.find((c) => c.name === 'meta')?.type).toBe('json');
     expect(new Set([old, added, renamed].map((e) => e.source.schemaVersion)).size).toBe(3);
   });
 
