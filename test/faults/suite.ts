@@ -188,6 +188,8 @@ export async function runFaultSuite(o: FaultOptions): Promise<FaultReport> {
             return true;
           }),
         600_000,
+        // Files that overlap stay so: no point waiting.
+        (err) => /overlap/.test(String(err)),
       );
       phase('waiting for the hot replica');
       // The replica: equal to the source within a few minutes, or what differs counts as lost.

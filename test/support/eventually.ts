@@ -5,6 +5,8 @@ export async function eventually<T>(
   what: string,
   probe: () => Promise<T | undefined>,
   timeoutMs = 90_000,
+  /** An error that waiting cannot cure ends the wait at once. */
+  fatal?: (err: unknown) => boolean,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
@@ -13,6 +15,7 @@ export async function eventually<T>(
       const value = await probe();
       if (value !== undefined) return value;
     } catch (err) {
+      if (fatal?.(err)) throw new Error(`${what} cannot happen: ${String(err)}`, { cause: err });
       last = err;
     }
     if (Date.now() > deadline)
