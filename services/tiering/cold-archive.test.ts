@@ -143,6 +143,7 @@ describe('cold archive', () => {
       message(8, T0 + HOUR + 1, altered),
     ];
     await sink.apply(batch(msgs), ctx);
+    await sink.idle();
     const written = await entries(store);
     expect(written.map((e) => [e.first_offset, e.last_offset, e.rows])).toEqual([
       [0n, 3n, 4n],
@@ -170,9 +171,9 @@ describe('cold archive', () => {
     const first = archive(dir, { rotate: { maxEvents: 3, maxBytes: 1 << 20, maxSpanSeconds: 600 } });
     const ctx = new FakePartition();
     ctx.failNextCommitAfter = 1; // the intent lands, the commit after the upload does not
-    await expect(first.sink.apply(batch([0, 1, 2, 3].map((o) => message(o, T0))), ctx)).rejects.toThrow(
-      'kafka down',
-    );
+    await first.sink.apply(batch([0, 1, 2, 3].map((o) => message(o, T0))), ctx);
+    // The upload runs while the next file fills; its failure comes out at the next cut or when waited for.
+    await expect(first.sink.idle()).rejects.toThrow('kafka down');
     expect(ctx.committedOffset).toEqual({ offset: 0n, metadata: cutMetadata(2n) });
 
     // A new process with other rotation settings: the recorded end wins, so no overlap appears.
@@ -180,10 +181,39 @@ describe('cold archive', () => {
     const ctx2 = new FakePartition();
     ctx2.committedOffset = ctx.committedOffset;
     await second.sink.apply(batch([0, 1, 2, 3, 4].map((o) => message(o, T0))), ctx2);
+    await second.sink.idle();
     const written = await entries(second.store);
     expect(written.map((e) => [e.first_offset, e.last_offset])).toEqual([[0n, 2n]]);
     expect(ctx2.committedOffset).toEqual({ offset: 3n, metadata: null });
     expect(parseCutMetadata(cutMetadata(2n))).toBe(2n);
+  });
+
+  it('uploads a file while the next one fills, and tries a failed upload again before the next cut', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tm-cold-'));
+    const { store, sink } = archive(dir);
+    const ctx = new FakePartition();
+    const put = store.put.bind(store);
+    let failPuts = 1;
+    // The sink's own store: the first upload fails once.
+    const sinkStore = (sink as unknown as { o: { store: LocalDirObjectStore } }).o.store;
+    sinkStore.put = (key, body) =>
+      failPuts-- > 0 ? Promise.reject(new Error('store down')) : put(key, body);
+    await sink.apply(batch([0, 1, 2, 3, 4].map((o) => message(o, T0))), ctx);
+    // The file 0–3 was cut (its end recorded) and its upload failed; nothing moved past it.
+    expect(ctx.committedOffset).toEqual({ offset: 0n, metadata: cutMetadata(3n) });
+    // The next cut waits for it: the failed upload is tried again first, then this file's end is recorded.
+    await sink.apply(batch([5, 6, 7, 8].map((o) => message(o, T0))), ctx);
+    await sink.idle();
+    expect((await entries(store)).map((e) => [e.first_offset, e.last_offset])).toEqual([
+      [0n, 3n],
+      [4n, 7n],
+    ]);
+    expect(ctx.commits).toEqual([
+      { offset: 0n, metadata: cutMetadata(3n) },
+      { offset: 4n, metadata: null },
+      { offset: 4n, metadata: cutMetadata(7n) },
+      { offset: 8n, metadata: null },
+    ]);
   });
 
   it('marks a file whose positions do not always grow (a re-sent change inside it)', async () => {
@@ -204,6 +234,7 @@ describe('cold archive', () => {
       ]),
       ctx,
     );
+    await sink.idle();
     expect((await entries(store)).map((e) => [e.first_offset, e.positions_ascending])).toEqual([
       [0n, true],
       [4n, false],
@@ -218,6 +249,7 @@ describe('cold archive', () => {
     expect(await entries(store)).toHaveLength(0);
     await new Promise((r) => setTimeout(r, 80));
     await sink.tick(() => ctx);
+    await sink.idle();
     expect((await entries(store)).map((e) => e.rows)).toEqual([2n]);
   });
 
@@ -228,8 +260,10 @@ describe('cold archive', () => {
     const first = archive(dir, {}, { current: k1, all: [k1] });
     const ctx = new FakePartition();
     await first.sink.apply(batch([0, 1, 2, 3].map((o) => message(o, T0))), ctx);
+    await first.sink.idle();
     const rotated = archive(dir, {}, { current: k2, all: [k1, k2] });
     await rotated.sink.apply(batch([4, 5, 6, 7].map((o) => message(o, T0))), ctx);
+    await rotated.sink.idle();
     const written = await entries(first.store);
     expect(written.map((e) => e.key_id)).toEqual(['k1', 'k2']);
     for (const e of written) {

@@ -115,6 +115,21 @@ interface PartitionState {
   /** Where the first file must end, as recorded before a crash. */
   forcedEnd: bigint | undefined;
   file: OpenFile | undefined;
+  /**
+   * The file cut last, on its way to the store while the next one fills. The next cut waits for it (its
+   * commit moves the offset past it, which the next file's recorded end must not overtake).
+   */
+  upload: Upload | undefined;
+}
+
+interface Upload {
+  file: OpenFile;
+  topic: string;
+  partition: number;
+  ctx: PartitionContext;
+  done: Promise<void>;
+  /** Set when the attempt failed; the next cut, the periodic tick or idle() tries again. */
+  failure?: unknown;
 }
 
 export interface ColdArchiveOptions {
@@ -161,6 +176,10 @@ export class ColdArchive implements TierSink {
   async tick(ctxFor: (topic: string, partition: number) => PartitionContext | undefined): Promise<void> {
     const now = Date.now();
     for (const [id, state] of this.partitions) {
+      // A failed upload is tried again even when no event comes to cut the next file.
+      if (state.upload?.failure !== undefined) {
+        await this.locked(id, () => this.settle(state));
+      }
       const file = state.file;
       if (!file || now - file.openedAt < this.o.config.flushAfterSeconds * 1000) continue;
       const [, topic = '', partition = ''] = /^(.*)\[(\d+)\]$/.exec(id) ?? [];
@@ -172,11 +191,17 @@ export class ColdArchive implements TierSink {
     }
   }
 
-  close(): Promise<void> {
-    // Open files are dropped: their events are still uncommitted in Kafka and are read again.
+  async close(): Promise<void> {
+    // Uploads in flight finish (or fail: their events stay uncommitted); open files are dropped, their
+    // events are still uncommitted in Kafka and are read again.
+    await Promise.all([...this.partitions.values()].map((p) => p.upload?.done));
     this.partitions.clear();
     this.openBytes = 0;
-    return Promise.resolve();
+  }
+
+  /** Waits until every file cut so far is in the store and committed; throws the first failure. */
+  async idle(): Promise<void> {
+    for (const [id, state] of this.partitions) await this.locked(id, () => this.settle(state));
   }
 
   private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
@@ -201,6 +226,7 @@ export class ColdArchive implements TierSink {
       seen: start - 1n,
       forcedEnd: parseCutMetadata(committed.metadata),
       file: undefined,
+      upload: undefined,
     };
     this.partitions.set(id, state);
     this.o.logger.info(
@@ -218,7 +244,10 @@ export class ColdArchive implements TierSink {
     for (const message of batch.messages) {
       const offset = BigInt(message.offset);
       if (offset <= state.seen) continue;
-      const projection = await this.projectionFor(topic, partition, message);
+      // Known schema versions without a promise per event.
+      const projection =
+        this.projections.get(message.headers?.[HEADER_SCHEMA]?.toString() ?? '') ??
+        (await this.projectionFor(topic, partition, message));
       const event = this.decode(projection, topic, partition, message);
       const value = message.value as Buffer;
       const ts = Number(event.ts_ms);
@@ -308,6 +337,10 @@ export class ColdArchive implements TierSink {
     }
   }
 
+  /**
+   * Closes the open file: its end is recorded with the group's committed offset (offset = its start,
+   * metadata = its last offset), then it goes to the store in the background while the next file fills.
+   */
   private async cut(
     topic: string,
     partition: number,
@@ -316,12 +349,51 @@ export class ColdArchive implements TierSink {
   ): Promise<void> {
     const file = state.file;
     if (!file) return;
+    // The file before must be stored and committed first: recording this one's end moves the committed
+    // offset to this file's start, past the file before.
+    await this.settle(state);
+    const last = file.lastOffset;
+    if (state.forcedEnd !== last) await ctx.commit(file.start, cutMetadata(last));
+    state.next = last + 1n;
+    state.forcedEnd = undefined;
+    state.file = undefined;
+    // Counted among the open files no more: at most one file per partition uploads at a time.
+    this.openBytes -= file.bytes;
+    const upload: Upload = { file, topic, partition, ctx, done: Promise.resolve() };
+    state.upload = upload;
+    this.startUpload(upload);
+  }
+
+  /** Waits for the upload in flight; one that failed is tried again here, and throws if it fails again. */
+  private async settle(state: PartitionState): Promise<void> {
+    const upload = state.upload;
+    if (!upload) return;
+    await upload.done;
+    if (upload.failure !== undefined) {
+      if (upload.ctx.isStale()) {
+        // The partition moved on: whoever reads it next cuts this file again from the recorded end.
+        state.upload = undefined;
+        throw upload.failure;
+      }
+      upload.failure = undefined;
+      this.startUpload(upload);
+      await upload.done;
+      if (upload.failure !== undefined) throw upload.failure;
+    }
+    if (state.upload === upload) state.upload = undefined;
+  }
+
+  private startUpload(upload: Upload): void {
+    upload.done = this.store(upload).catch((err: unknown) => {
+      upload.failure = err;
+    });
+  }
+
+  /** The file, then its manifest entry, then the committed offset past it. */
+  private async store({ file, topic, partition, ctx }: Upload): Promise<void> {
     const last = file.lastOffset;
     const { codec } = file.projection;
     const { db, table } = codec.table;
-    if (state.forcedEnd !== last) await ctx.commit(file.start, cutMetadata(last));
-    state.forcedEnd = last;
-
     const id = { db, table, tsMs: file.minTs, partition, firstOffset: file.start, lastOffset: last };
     const key = changeFileKey(this.o.config.prefix, id);
     const codecName = this.o.config.codec;
@@ -368,10 +440,6 @@ export class ColdArchive implements TierSink {
     await this.o.store.put(mKey, await encodeManifestEntry(entry, mKey));
     await ctx.commit(last + 1n, null);
 
-    state.next = last + 1n;
-    state.forcedEnd = undefined;
-    state.file = undefined;
-    this.openBytes -= file.bytes;
     const labels = { table: `${db}.${table}` };
     this.o.metrics.filesWritten.inc(labels);
     this.o.metrics.bytesWritten.inc(labels, body.length);
