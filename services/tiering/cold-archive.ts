@@ -129,7 +129,7 @@ interface Upload {
   ctx: PartitionContext;
   done: Promise<void>;
   /** Set when the attempt failed; the next cut, the periodic tick or idle() tries again. */
-  failure?: unknown;
+  failure?: Error;
 }
 
 export interface ColdArchiveOptions {
@@ -194,7 +194,7 @@ export class ColdArchive implements TierSink {
   async close(): Promise<void> {
     // Uploads in flight finish (or fail: their events stay uncommitted); open files are dropped, their
     // events are still uncommitted in Kafka and are read again.
-    await Promise.all([...this.partitions.values()].map((p) => p.upload?.done));
+    await Promise.all([...this.partitions.values()].map((p) => p.upload?.done ?? Promise.resolve()));
     this.partitions.clear();
     this.openBytes = 0;
   }
@@ -376,16 +376,22 @@ export class ColdArchive implements TierSink {
         throw upload.failure;
       }
       upload.failure = undefined;
-      this.startUpload(upload);
-      await upload.done;
-      if (upload.failure !== undefined) throw upload.failure;
+      const failure = await this.attempt(upload);
+      if (failure !== undefined) throw failure;
     }
     if (state.upload === upload) state.upload = undefined;
   }
 
+  /** Uploads again; resolves to the failure, if any. */
+  private async attempt(upload: Upload): Promise<Error | undefined> {
+    this.startUpload(upload);
+    await upload.done;
+    return upload.failure;
+  }
+
   private startUpload(upload: Upload): void {
     upload.done = this.store(upload).catch((err: unknown) => {
-      upload.failure = err;
+      upload.failure = err instanceof Error ? err : new Error(String(err));
     });
   }
 
