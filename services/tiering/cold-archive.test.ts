@@ -216,6 +216,21 @@ describe('cold archive', () => {
     ]);
   });
 
+  it('cuts no file when partitions read at once both meet a schema version first', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tm-cold-'));
+    const { store, sink } = archive(dir);
+    const msgs = [0, 1, 2, 3].map((o) => message(o, T0));
+    await Promise.all([
+      sink.apply(batch(msgs), new FakePartition()),
+      sink.apply({ ...batch(msgs), partition: 1 }, new FakePartition()),
+    ]);
+    await sink.idle();
+    expect((await entries(store)).map((e) => [e.partition, e.first_offset, e.last_offset])).toEqual([
+      [0, 0n, 3n],
+      [1, 0n, 3n],
+    ]);
+  });
+
   it('marks a file whose positions do not always grow (a re-sent change inside it)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tm-cold-'));
     const { store, sink } = archive(dir);

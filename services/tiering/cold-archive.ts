@@ -465,7 +465,9 @@ export class ColdArchive implements TierSink {
     } catch (err) {
       throw unreadable(topic, partition, message.offset, `its schema version ${version} is unknown`, err);
     }
-    const projection = this.buildProjection(codec);
+    // Partitions read at once may both have waited for this version: one projection for all of them, or
+    // their files would be cut for a schema change that is none.
+    const projection = this.projections.get(version) ?? this.buildProjection(codec);
     this.projections.set(version, projection);
     return projection;
   }
