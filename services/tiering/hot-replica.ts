@@ -140,7 +140,7 @@ export class HotReplica implements TierSink {
       }
       let codec: TableCodec;
       try {
-        codec = await this.o.catalog.codecFor(version, 30_000);
+        codec = this.o.catalog.get(version) ?? (await this.o.catalog.codecFor(version, 30_000));
       } catch (err) {
         throw unreadable(
           batch.topic,
@@ -243,6 +243,7 @@ export class HotReplica implements TierSink {
     // One write per row: the change with the highest position wins, and a batch is one round of bulk writes.
     const byTable = new Map<string, Map<string, Write>>();
     const applied = new Map<string, number>();
+    const cutoffs = new Map<string, string>();
     const count = (table: string, op: string) => {
       const labels = `${table}\u0000${op}`;
       applied.set(labels, (applied.get(labels) ?? 0) + 1);
@@ -282,7 +283,7 @@ export class HotReplica implements TierSink {
         const old = tombstone(event.before);
         if (old.idKey !== idKey) keep(table, old);
       }
-      if (this.outsideWindow(table, after)) {
+      if (this.outsideWindow(table, after, cutoffs)) {
         // Too old for the replica: a new row is not written; a row updated out of the window goes.
         if (event.op === 'u') keep(table, { ...tombstone(after), id, idKey });
       } else
@@ -303,11 +304,19 @@ export class HotReplica implements TierSink {
     }
   }
 
-  private outsideWindow(table: string, row: NonNullable<ChangeEvent['after']>): boolean {
+  private outsideWindow(
+    table: string,
+    row: NonNullable<ChangeEvent['after']>,
+    cutoffs: Map<string, string>,
+  ): boolean {
     const window = this.o.config.tables[table]?.window;
     if (!window) return false;
     const value = row[window.column];
-    return typeof value === 'string' && value < this.windowCutoff(table);
+    if (typeof value !== 'string') return false;
+    // One cutoff per batch, not a clock reading and a date format per row.
+    let cutoff = cutoffs.get(table);
+    if (cutoff === undefined) cutoffs.set(table, (cutoff = this.windowCutoff(table)));
+    return value < cutoff;
   }
 
   /**

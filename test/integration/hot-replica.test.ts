@@ -29,7 +29,7 @@ const codec = new TableCodec({
     parseColumnType('created_at', 'datetime(6)'),
   ],
 });
-const catalog = { codecFor: () => Promise.resolve(codec) } as unknown as SchemaCatalog;
+const catalog = { get: () => codec, codecFor: () => Promise.resolve(codec) } as unknown as SchemaCatalog;
 
 let offset = 0;
 function message(op: ChangeEvent['op'], row: Row, pos: number, before: Row | null = null): KafkaMessage {
