@@ -90,7 +90,12 @@ describe('tier under faults', () => {
     tier.start();
     workload.start(OUTAGE_LOAD);
     await sleep(2000);
-    expect(await metric(tier, 'tidemark_alert_firing{alert="ArchiveUploadFailing"}')).toBe(0);
+    // Serving (a loaded machine can take longer than that to start a process), and no alert yet.
+    expect(
+      await eventually('tier serving /metrics', () =>
+        metric(tier, 'tidemark_alert_firing{alert="ArchiveUploadFailing"}'),
+      ),
+    ).toBe(0);
     execFileSync(services, ['down', 'minio'], { stdio: 'ignore' });
     cleanup.push(() => Promise.resolve(execFileSync(services, ['up', 'minio'], { stdio: 'ignore' })));
     const downSince = Date.now();
