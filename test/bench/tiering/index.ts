@@ -408,70 +408,6 @@ async function runColdInProcess(
   }
 }
 
-/**
- * The cold archive scaled out: several real `tidemark tier --only cold` processes in one fresh group, until
- * the group committed the end of every partition. The measurement starts when all of them were in the
- * group; events committed before that are not counted. CPU is the processes' together, from then.
- */
-async function runColdChildren(
-  admin: Admin,
-  fill: Fill,
-  name: string,
-  cold: Record<string, unknown>,
-  processes: number,
-): Promise<{ measurement: Measurement; followed: Followed; metrics: Map<string, number> }> {
-  const group = uniqueName('tmbench_tier');
-  const procs: CaptureProcess[] = [];
-  try {
-    for (let i = 0; i < processes; i++) {
-      procs.push(
-        await CaptureProcess.create(
-          {
-            kafka: { brokers: s.kafka.brokers, topicPrefix: fill.prefix },
-            tier: { group, cold, retry: { minMs: 200, maxMs: 5_000 } },
-          },
-          'tier',
-        ),
-      );
-    }
-    const cpu = () => procs.reduce((sum, p) => sum + (cpuSecondsOf(p.pid) ?? 0), 0);
-    let cpuAtJoin = 0;
-    const followed = await withServerCpu(name, () => {
-      for (const p of procs) p.start(['--only', 'cold']);
-      return followGroup(admin, fill, name, `${group}.cold`, {
-        startedAt: performance.now(),
-        limitMs: STEP_LIMIT_MS,
-        stallMs: 120_000,
-        stopIsError: true,
-        members: processes,
-        alive: () => {
-          for (const p of procs) {
-            if (cpuSecondsOf(p.pid) === undefined) {
-              throw new Error(`${name}: a tidemark tier process exited: ${logTail(p, 5)}`);
-            }
-          }
-        },
-        onJoined: () => (cpuAtJoin = cpu()),
-      });
-    });
-    const metrics = new Map<string, number>();
-    for (const p of procs) {
-      for (const [k, v] of await scrapeMetrics(p.port)) metrics.set(k, (metrics.get(k) ?? 0) + v);
-    }
-    const measurement: Measurement = {
-      name,
-      count: followed.committed - followed.committedAtJoin,
-      unit: 'events',
-      seconds: followed.streaming,
-      cpuSeconds: cpu() - cpuAtJoin,
-      peakRssMiB: Math.max(...procs.map((p) => peakRssOf(p.pid))),
-    };
-    return { measurement, followed, metrics };
-  } finally {
-    await Promise.all(procs.map((p) => removeProcess(p, 10_000)));
-  }
-}
-
 /** A daemon's /metrics, each metric summed over its labels. */
 async function scrapeMetrics(port: number): Promise<Map<string, number>> {
   const out = new Map<string, number>();
@@ -536,7 +472,26 @@ async function coldStep(
     const { measurement, followed, metrics } =
       processes === 1
         ? await runColdInProcess(admin, fill, name, cold)
-        : await runColdChildren(admin, fill, name, cold, processes);
+        : await runTierChildren(
+            admin,
+            fill,
+            name,
+            {
+              part: 'cold',
+              tier: { cold },
+              processes,
+              limitMs: STEP_LIMIT_MS,
+              stallMs: 120_000,
+              stopIsError: true,
+            },
+            async (procs) => {
+              const summed = new Map<string, number>();
+              for (const p of procs) {
+                for (const [k, v] of await scrapeMetrics(p.port)) summed.set(k, (summed.get(k) ?? 0) + v);
+              }
+              return summed;
+            },
+          ).then(({ measurement, followed, inspected }) => ({ measurement, followed, metrics: inspected }));
     let rows = 0n;
     let bytes = 0n;
     let files = 0;
@@ -595,53 +550,75 @@ async function plainInsert(mongo: MongoClient, fill: Fill, database: string): Pr
   return EVENTS;
 }
 
+interface TierChildren {
+  part: 'hot' | 'cold';
+  /** The `tier` section of their config (group added). */
+  tier: Record<string, unknown>;
+  processes: number;
+  limitMs: number;
+  stallMs: number;
+  /** Whether being stopped early is an error (else it is reported as such). */
+  stopIsError: boolean;
+}
+
 /**
- * The hot replica: a real `tidemark tier --only hot` process (a fresh group), so that it can be stopped
- * even in the middle of a FerretDB write when it is cut off. Its CPU is counted from joining the group.
+ * Real `tidemark tier --only <part>` processes in one fresh group (so they can be stopped even in the middle
+ * of a store write), until the group committed the end of every partition. The measurement starts when all of
+ * them were in the group; events committed before that are not counted. CPU is theirs together, from then.
+ * `inspect` reads from them before they are stopped.
  */
-async function runHotChild(
+async function runTierChildren<T>(
   admin: Admin,
   fill: Fill,
   name: string,
-  database: string,
-  limitMs: number,
-): Promise<{ measurement: Measurement; followed: Followed; writes: string }> {
+  o: TierChildren,
+  inspect: (procs: CaptureProcess[]) => Promise<T>,
+): Promise<{ measurement: Measurement; followed: Followed; inspected: T }> {
   const group = uniqueName('tmbench_tier');
-  const proc = await CaptureProcess.create(
-    {
-      kafka: { brokers: s.kafka.brokers, topicPrefix: fill.prefix },
-      tier: { group, hot: { uri: s.mongodb.uri, database }, retry: { minMs: 200, maxMs: 5_000 } },
-    },
-    'tier',
-  );
-  let cpuAtJoin = 0;
+  const procs: CaptureProcess[] = [];
   try {
+    for (let i = 0; i < o.processes; i++) {
+      procs.push(
+        await CaptureProcess.create(
+          {
+            kafka: { brokers: s.kafka.brokers, topicPrefix: fill.prefix },
+            tier: { group, ...o.tier, retry: { minMs: 200, maxMs: 5_000 } },
+          },
+          'tier',
+        ),
+      );
+    }
+    const cpu = () => procs.reduce((sum, p) => sum + (cpuSecondsOf(p.pid) ?? 0), 0);
+    let cpuAtJoin = 0;
     const followed = await withServerCpu(name, () => {
-      proc.start(['--only', 'hot']);
-      return followGroup(admin, fill, name, `${group}.hot`, {
+      for (const p of procs) p.start(['--only', o.part]);
+      return followGroup(admin, fill, name, `${group}.${o.part}`, {
         startedAt: performance.now(),
-        limitMs,
-        stallMs: 60_000,
-        stopIsError: false,
+        limitMs: o.limitMs,
+        stallMs: o.stallMs,
+        stopIsError: o.stopIsError,
+        members: o.processes,
         alive: () => {
-          if (cpuSecondsOf(proc.pid) === undefined) {
-            throw new Error(`${name}: tidemark tier exited: ${proc.log().split('\n').slice(-5).join('\n')}`);
+          for (const p of procs) {
+            if (cpuSecondsOf(p.pid) === undefined) {
+              throw new Error(`${name}: a tidemark tier process exited: ${logTail(p, 5)}`);
+            }
           }
         },
-        onJoined: () => (cpuAtJoin = cpuSecondsOf(proc.pid) ?? 0),
+        onJoined: () => (cpuAtJoin = cpu()),
       });
     });
     const measurement: Measurement = {
       name: followed.finished ? name : `${name} (stopped at ${fmt(followed.committed)})`,
-      count: followed.committed,
+      count: followed.committed - followed.committedAtJoin,
       unit: 'events',
       seconds: followed.streaming,
-      cpuSeconds: (cpuSecondsOf(proc.pid) ?? cpuAtJoin) - cpuAtJoin,
-      peakRssMiB: peakRssOf(proc.pid),
+      cpuSeconds: cpu() - cpuAtJoin,
+      peakRssMiB: Math.max(...procs.map((p) => peakRssOf(p.pid))),
     };
-    return { measurement, followed, writes: await describeHotWrites(proc) };
+    return { measurement, followed, inspected: await inspect(procs) };
   } finally {
-    await removeProcess(proc, 10_000);
+    await Promise.all(procs.map((p) => removeProcess(p, 10_000)));
   }
 }
 
@@ -664,9 +641,23 @@ async function hotSteps(admin: Admin, fill: Fill): Promise<void> {
       .dropDatabase()
       .catch(() => undefined);
     const limitMs = Math.min(STEP_LIMIT_MS, Math.max(60_000, HOT_CUTOFF_FACTOR * baseline.seconds * 1000));
-    let run: Awaited<ReturnType<typeof runHotChild>> | undefined;
+    let run: { measurement: Measurement; followed: Followed; writes: string } | undefined;
     try {
-      run = await runHotChild(admin, fill, 'tier hot → FerretDB', replica, limitMs);
+      const hot = await runTierChildren(
+        admin,
+        fill,
+        'tier hot → FerretDB',
+        {
+          part: 'hot',
+          tier: { hot: { uri: s.mongodb.uri, database: replica } },
+          processes: 1,
+          limitMs,
+          stallMs: 60_000,
+          stopIsError: false,
+        },
+        (procs) => describeHotWrites(procs[0]!),
+      );
+      run = { measurement: hot.measurement, followed: hot.followed, writes: hot.inspected };
       console.log(
         `  tier hot: start-up before the group was joined, not counted: ${run.followed.startup.toFixed(2)} s; ${run.writes}`,
       );
