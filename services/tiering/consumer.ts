@@ -82,12 +82,6 @@ export class TierConsumer {
   /** Per partition (`topic[partition]`) this member holds, since when its batch has kept failing. */
   private readonly batchFailingSince = new Map<string, number>();
   private tickFailingSince: number | undefined;
-  /**
-   * Per partition, the batch the sink is applying. kafkajs fetches again only once every batch of a fetch
-   * was handed back, so a batch is handed back as soon as its work started: the next fetch, and the other
-   * partitions, overlap with the store's write. The partition's next batch waits for it.
-   */
-  private readonly inflight = new Map<string, Promise<void>>();
 
   /**
    * Since when writes to the store have kept failing: the oldest partition still failing, or the periodic
@@ -273,9 +267,6 @@ export class TierConsumer {
           'the consumer did not leave its group in time; stopping without it (its uncommitted events are read again on the next start)',
         );
       }
-      // Batches still being applied finish, or give up now that the consumer is gone (nothing they did not
-      // commit is lost: it is read again).
-      await this.drain();
       this.consumer = undefined;
     }
   }
@@ -318,9 +309,6 @@ export class TierConsumer {
     const { topic, partition } = batch;
     const id = `${topic}[${partition}]`;
     if (batch.isEmpty() || this.stopped.has(id)) return;
-    // In order: the batch before this one is done (applied, or given up because the partition moved on).
-    await this.inflight.get(id);
-    if (this.stopped.has(id)) return;
     const ctx = this.contextFor(topic, partition, payload);
     if (!ctx) return;
     const work: PartitionBatch = {
@@ -329,26 +317,13 @@ export class TierConsumer {
       messages: batch.messages,
       highWatermark: BigInt(batch.highWatermark),
     };
-    // The next fetch starts from after this batch; the group's committed offset moves only when the sink
-    // commits, once the data is in the store (a crash or a rebalance reads the batch again).
-    payload.resolveOffset(batch.lastOffset());
     // A slow store must not cost the partition: keep the membership alive while the sink works.
     const beat = setInterval(() => void payload.heartbeat().catch(() => undefined), 2000);
-    const running = this.applyWithRetry(payload, work, ctx, signal)
-      .catch((err: unknown) => {
-        // Not expected (applyWithRetry keeps every failure and retries it); logged, never unobserved.
-        this.o.logger.error({ err, topic, partition }, `${this.o.name}: batch abandoned`);
-      })
-      .finally(() => {
-        clearInterval(beat);
-        if (this.inflight.get(id) === running) this.inflight.delete(id);
-      });
-    this.inflight.set(id, running);
-  }
-
-  /** Waits for the batches the sink is still applying (a stop lets them finish or give up). */
-  private async drain(): Promise<void> {
-    await Promise.all([...this.inflight.values()]);
+    try {
+      await this.applyWithRetry(payload, work, ctx, signal);
+    } finally {
+      clearInterval(beat);
+    }
   }
 
   private async applyWithRetry(
@@ -376,9 +351,12 @@ export class TierConsumer {
           this.stopPartition(payload, id, err);
           return;
         }
-        // Group membership errors (a rebalance, a lost session) are kafkajs's to mend: it rejoins, the
-        // context goes stale and the partition is read again from its committed offset, by this member or
-        // another. Until then they are retried like any other.
+        // Group membership errors (a rebalance, a lost session) belong to kafkajs: it rejoins and the
+        // partition is read again from its committed offset, by this member or another.
+        if (err instanceof Error && err.name.startsWith('KafkaJS')) {
+          leave();
+          throw err;
+        }
         this.lastFailure = isTidemarkError(err) ? err.describe() : (err as Error).message;
         if (!this.batchFailingSince.has(id)) this.batchFailingSince.set(id, Date.now());
         this.o.metrics.retries.inc({ group: this.o.name });
@@ -396,11 +374,12 @@ export class TierConsumer {
     }
     this.batchFailingSince.delete(id);
     if (this.batchFailingSince.size === 0) this.lastFailure = undefined;
+    payload.resolveOffset(batch.lastOffset());
     this.o.metrics.lag.set(
       { group: this.o.name, topic, partition: String(partition) },
       Number(BigInt(batch.highWatermark) - BigInt(batch.lastOffset()) - 1n),
     );
-    await payload.heartbeat().catch(() => undefined);
+    await payload.heartbeat();
   }
 
   private stopPartition(payload: EachBatchPayload, id: string, err: TidemarkError): void {
