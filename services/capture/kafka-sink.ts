@@ -139,23 +139,41 @@ class BatchBuilder {
   private readonly headerIndex = new Map<string, number>();
   count = 0;
 
-  add(topic: string, key: string, value: Buffer, header: string): void {
+  /**
+   * Appends one record whose value `write` puts at `pos` of the buffer (returning the end, or minus the
+   * bytes missing). Returns the value's length; `limit` bounds key and value together, and a record over
+   * it is not kept.
+   */
+  add(
+    topic: string,
+    key: string,
+    header: string,
+    write: (buf: Buffer, pos: number) => number,
+    limit: number,
+  ): number {
     const keyLength = Buffer.byteLength(key);
-    this.reserve(keyLength + value.length);
     const keyStart = this.used;
-    this.bytes.write(key, keyStart, 'utf8');
     const valueStart = keyStart + keyLength;
-    value.copy(this.bytes, valueStart);
-    this.used = valueStart + value.length;
+    this.reserve(keyLength + 256);
+    let end = write(this.bytes, valueStart);
+    if (end < 0) {
+      this.reserve(keyLength + (this.bytes.length - valueStart) - end);
+      end = write(this.bytes, valueStart);
+    }
+    const valueLength = end - valueStart;
+    if (keyLength + valueLength > limit) return valueLength;
+    this.bytes.write(key, keyStart, 'utf8');
+    this.used = end;
     this.index.push(
       this.indexOf(this.topics, this.topicIndex, topic),
       keyStart,
       keyLength,
       valueStart,
-      value.length,
+      valueLength,
       this.indexOf(this.headers, this.headerIndex, header),
     );
     this.count++;
+    return valueLength;
   }
 
   get size(): number {
@@ -307,17 +325,23 @@ export class KafkaSink {
         headers: { [HEADER_SCHEMA]: codec.version },
       });
     }
-    const value = codec.encode(event);
-    if (value.length + Buffer.byteLength(event.key) + 200 > this.batchLimit) {
+    const limit = this.batchLimit - 200;
+    const length = this.batch.add(
+      topic,
+      event.key,
+      codec.version,
+      (buf, pos) => codec.encodeInto(event, buf, pos),
+      limit,
+    );
+    if (length + Buffer.byteLength(event.key) > limit) {
       throw new TidemarkError(
         'KAFKA_REJECTED',
-        `a change of ${event.source.db}.${event.source.table} at key ${event.key} is ${value.length} bytes, more than its Kafka topic accepts (max.message.bytes ${this.batchLimit})`,
+        `a change of ${event.source.db}.${event.source.table} at key ${event.key} is ${length} bytes, more than its Kafka topic accepts (max.message.bytes ${this.batchLimit})`,
         {
           hint: `raise kafka.maxMessageBytes and the topic's max.message.bytes (kafka-configs --alter --entity-type topics --entity-name ${topic} --add-config max.message.bytes=<bytes>); nothing was skipped`,
         },
       );
     }
-    this.batch.add(topic, event.key, value, codec.version);
   }
 
   get bufferedEvents(): number {

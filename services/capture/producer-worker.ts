@@ -2,7 +2,8 @@
 // thread and commits each as one Kafka transaction. Runs on its own core, beside binlog decoding.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { Kafka, logLevel, Partitioners, type LogEntry, type Message } from 'kafkajs';
+import { Kafka, logLevel, type LogEntry, type Message } from 'kafkajs';
+import { KeyHashPartitioner } from './partitioner.js';
 import {
   chunkMessages,
   FIELDS,
@@ -49,7 +50,7 @@ const producer = kafka.producer({
   transactionalId: data.transactionalId,
   idempotent: true,
   maxInFlightRequests: 1,
-  createPartitioner: Partitioners.DefaultPartitioner,
+  createPartitioner: KeyHashPartitioner,
   transactionTimeout: 60_000,
 });
 

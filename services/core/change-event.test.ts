@@ -77,6 +77,26 @@ describe('TableCodec', () => {
     expect(codec.decode(codec.encode(e))).toEqual(e);
   });
 
+  it('writes the same bytes in place as it encodes, and says how many bytes a short buffer lacks', () => {
+    const codec = new TableCodec(allTypes);
+    const events = [
+      event(codec),
+      { ...event(codec), op: 'd' as const, after: null, tx: null, pos: makePosition(4, 5, 0) },
+      { ...event(codec), source: { ...event(codec).source, serverId: 77 } },
+      { ...event(codec), source: { ...event(codec).source, db: 'other' } },
+      event(codec),
+    ];
+    for (const e of events) {
+      const expected = codec.encode(e);
+      const buf = Buffer.alloc(expected.length + 10, 0xee);
+      expect(codec.encodeInto(e, buf, 10)).toBe(expected.length + 10);
+      expect(buf.subarray(10).equals(expected)).toBe(true);
+      for (const short of [0, 5, expected.length - 40, expected.length - 1]) {
+        expect(codec.encodeInto(e, Buffer.alloc(short), 0)).toBe(short - expected.length);
+      }
+    }
+  });
+
   it('gives the same version for the same table shape, and a new one after any column change', () => {
     const a = new TableCodec(allTypes);
     const b = new TableCodec({ ...allTypes, columns: [...allTypes.columns] });

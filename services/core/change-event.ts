@@ -166,6 +166,10 @@ export class TableCodec {
   readonly table: TableSchema;
   readonly keyColumns: readonly string[];
   private readonly type: AvroType;
+  /** The envelope without its last field, `source`, which is the same for every event of one source. */
+  private readonly head: AvroType;
+  private readonly sourceType: AvroType;
+  private source: { serverId: number; bytes: Buffer } | undefined;
   private readonly columns: readonly string[];
   private readonly fields: readonly string[];
   private readonly renamed: boolean;
@@ -175,6 +179,13 @@ export class TableCodec {
     this.schema = envelopeSchema(table);
     this.version = schemaFingerprint(this.schema);
     this.type = avroType(this.schema as AvroSchema);
+    const fields = this.schema.fields as { name: string; type: AvroSchema }[];
+    const last = fields[fields.length - 1];
+    if (last?.name !== 'source') {
+      throw new TidemarkError('INTERNAL', 'the envelope schema must end with its source field');
+    }
+    this.head = avroType({ ...this.schema, fields: fields.slice(0, -1) } as AvroSchema);
+    this.sourceType = avroType(last.type);
     this.columns = table.columns.map((c) => c.name);
     this.fields = rowSchema(table).fields;
     this.renamed = this.fields.some((f, i) => f !== this.columns[i]);
@@ -231,6 +242,52 @@ export class TableCodec {
       },
     };
     return this.type.toBuffer(envelope);
+  }
+
+  /**
+   * Writes the event's Avro bytes (the same as `encode`) into `buf` at `pos`. Returns the end, or, when
+   * `buf` is too short, minus the number of bytes missing.
+   */
+  encodeInto(event: ChangeEvent, buf: Buffer, pos: number): number {
+    const source = this.sourceBytes(event.source);
+    const end = this.head.encode(
+      {
+        op: event.op,
+        before: event.before && this.toFields(event.before),
+        after: event.after && this.toFields(event.after),
+        key: event.key,
+        ts_ms: event.tsMs,
+        pos: {
+          file: event.pos.file,
+          offset: event.pos.offset,
+          row: event.pos.row,
+          gtid: event.pos.gtid ?? null,
+        },
+        tx: event.tx,
+      },
+      buf,
+      pos,
+    );
+    if (end < 0) return end - source.length;
+    if (end + source.length > buf.length) return buf.length - (end + source.length);
+    source.copy(buf, end);
+    return end + source.length;
+  }
+
+  private sourceBytes(source: EventSource): Buffer {
+    const usual =
+      source.db === this.table.db &&
+      source.table === this.table.table &&
+      source.schemaVersion === this.version;
+    if (usual && this.source?.serverId === source.serverId) return this.source.bytes;
+    const bytes = this.sourceType.toBuffer({
+      server_id: source.serverId,
+      db: source.db,
+      table: source.table,
+      schema_version: source.schemaVersion,
+    });
+    if (usual) this.source = { serverId: source.serverId, bytes };
+    return bytes;
   }
 
   decode(buf: Buffer): ChangeEvent {
