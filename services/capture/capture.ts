@@ -265,7 +265,15 @@ export class Capture {
   private shapeFromBinlog(item: RowsItem): TableShape {
     const byList = this.binlogShapes.get(item.columns);
     if (byList) return byList;
-    const json = this.jsonColumns.get(tableName(item));
+    const name = tableName(item);
+    const json = this.jsonColumns.get(name);
+    // The client builds new column lists for every table map (one per transaction): the same columns as
+    // the table's last map take its shape without building the signature.
+    const last = this.lastShapes.get(name);
+    if (last && last.json === json && sameColumns(last, item)) {
+      this.binlogShapes.set(item.columns, last.shape);
+      return last.shape;
+    }
     let signature = `${item.db}.${item.table}|${item.primaryKey?.join(',') ?? ''}|${[...(json ?? [])].join(',')}`;
     for (const c of item.columns) signature += `|${c.COLUMN_NAME} ${c.COLUMN_TYPE}`;
     let shape = this.shapesBySignature.get(signature);
@@ -281,8 +289,11 @@ export class Capture {
       this.shapesBySignature.set(signature, shape);
     }
     this.binlogShapes.set(item.columns, shape);
+    this.lastShapes.set(name, { columns: item.columns, primaryKey: item.primaryKey, json, shape });
     return shape;
   }
+
+  private readonly lastShapes = new Map<string, LastShape>();
 
   private readonly binlogShapes = new WeakMap<readonly ColumnSchema[], TableShape>();
   /** MariaDB's JSON columns (LONGTEXT in the binlog), re-read after each table DDL. */
@@ -486,32 +497,63 @@ export class Capture {
   private addRows(item: RowsItem, info: SourceInfo, sink: KafkaSink): void {
     const shape = this.shapeFromBinlog(item);
     const codec = shape.codec;
-    const name = tableName(item);
     const source = { serverId: info.serverId, db: item.db, table: item.table, schemaVersion: codec.version };
-    const pos = { file: item.file, offset: item.offset };
-    const tx = item.gtid ?? null;
-    const labels = { table: name, op: item.op };
-    item.rows.forEach((raw, row) => {
+    const { file, offset, gtid, op, rows } = item;
+    const tx = gtid ?? null;
+    for (let row = 0; row < rows.length; row++) {
+      const raw = rows[row];
       let before = null;
       let after = null;
-      if (item.op === 'c') after = shape.mapRow(raw as RowData);
-      else if (item.op === 'd') before = shape.mapRow(raw as RowData);
+      if (op === 'c') after = shape.mapRow(raw as RowData);
+      else if (op === 'd') before = shape.mapRow(raw as RowData);
       else {
         before = shape.mapRow((raw as UpdateRowData).before);
         after = shape.mapRow((raw as UpdateRowData).after);
       }
       const event: ChangeEvent = {
-        op: item.op,
+        op,
         before,
         after,
         key: codec.keyOf((after ?? before) as NonNullable<typeof after>),
         tsMs: item.tsMs,
-        pos: item.gtid === undefined ? { ...pos, row } : { ...pos, row, gtid: item.gtid },
+        pos: gtid === undefined ? { file, offset, row } : { file, offset, row, gtid },
         tx,
         source,
       };
       sink.add(codec, event);
-    });
-    this.o.metrics.events.inc(labels, item.rows.length);
+    }
+    this.eventCounter(item).inc(rows.length);
   }
+
+  /** The events counter of one table and op, looked up once rather than by labels for every rows event. */
+  private eventCounter(item: RowsItem): { inc(n: number): void } {
+    const key = `${item.op}${tableName(item)}`;
+    let counter = this.eventCounters.get(key);
+    if (!counter) {
+      counter = this.o.metrics.events.labels({ table: tableName(item), op: item.op });
+      this.eventCounters.set(key, counter);
+    }
+    return counter;
+  }
+
+  private readonly eventCounters = new Map<string, { inc(n: number): void }>();
+}
+
+interface LastShape {
+  columns: readonly ColumnSchema[];
+  primaryKey: readonly number[] | undefined;
+  json: ReadonlySet<string> | undefined;
+  shape: TableShape;
+}
+
+function sameColumns(last: LastShape, item: RowsItem): boolean {
+  const a = last.columns;
+  const b = item.columns;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i]!.COLUMN_NAME !== b[i]!.COLUMN_NAME || a[i]!.COLUMN_TYPE !== b[i]!.COLUMN_TYPE) return false;
+  }
+  const pa = last.primaryKey ?? [];
+  const pb = item.primaryKey ?? [];
+  return pa.length === pb.length && pa.every((k, i) => k === pb[i]);
 }

@@ -71,8 +71,16 @@ export class TableSelection {
   /** True when the table is captured: it matches an include pattern and no exclude pattern. */
   captures(t: TableId): boolean {
     const name = tableName(t);
-    return this.includes.some((r) => r.test(name)) && !this.excludes.some((r) => r.test(name));
+    let known = this.decided.get(name);
+    if (known === undefined) {
+      known = this.includes.some((r) => r.test(name)) && !this.excludes.some((r) => r.test(name));
+      this.decided.set(name, known);
+    }
+    return known;
   }
+
+  /** Answers of captures() by table name: asked for every rows event, decided once per table. */
+  private readonly decided = new Map<string, boolean>();
 
   rulesFor(t: TableId): ColumnRules {
     return this.columns.get(tableName(t)) ?? { exclude: [], mask: {} };
