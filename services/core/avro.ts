@@ -156,6 +156,24 @@ fastLong._read = (tap: Tap): bigint => {
   return value;
 };
 
+/**
+ * Writing without an 8-byte buffer per value too: a long within ±2^52 (every position, time and most ids)
+ * is zigzag-varint written straight from the number by avsc's tap (exact while twice the value fits a
+ * double's 53 bits); anything larger takes avsc's 64-bit path.
+ */
+const DIRECT = 2 ** 52;
+const DIRECT_BIG = BigInt(DIRECT);
+type WritingTap = Tap & { writeLong(n: number): void };
+const writable = fastLong as unknown as { _write: (tap: WritingTap, value: unknown) => void };
+const writeAnyLong = writable._write;
+writable._write = function (this: unknown, tap: WritingTap, value: unknown): void {
+  if (typeof value === 'number' && Number.isInteger(value) && value > -DIRECT && value < DIRECT) {
+    tap.writeLong(value);
+  } else if (typeof value === 'bigint' && value > -DIRECT_BIG && value < DIRECT_BIG) {
+    tap.writeLong(Number(value));
+  } else writeAnyLong.call(this, tap, value);
+};
+
 /** Options every tidemark Avro type is built with; readers use the same so decoded values match. */
 export function typeOptions(): Partial<avro.ForSchemaOptions> {
   return {

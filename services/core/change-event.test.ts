@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { bigintToBytes, bytesToBigint, decimalToUnscaled, unscaledToDecimal } from './avro.js';
-import { encodeKey, TableCodec, type ChangeEvent } from './change-event.js';
+import { encodeKey, TableCodec, type ChangeEvent, type RowValue } from './change-event.js';
 import { makePosition } from './position.js';
 import { parseColumnType, type TableSchema } from './table-schema.js';
 
@@ -122,6 +122,20 @@ describe('TableCodec', () => {
   it('keys rows by their primary-key values in a stable text form', () => {
     const codec = new TableCodec(allTypes);
     expect(codec.keyOf(extremes)).toBe('["18446744073709551615"]');
+    const byId = (id: RowValue) =>
+      new TableCodec({ ...allTypes, primaryKey: ['i64'] }).keyOf({ ...extremes, i64: id });
+    for (const id of [
+      0,
+      -7,
+      2 ** 53 - 1,
+      12345678901234567890n,
+      -5n,
+      'text "quoted"',
+      Buffer.from([9]),
+      null,
+    ]) {
+      expect(byId(id)).toBe(encodeKey([id]));
+    }
     expect(encodeKey([42, 7n, Buffer.from([1, 2]), null, 'x'])).toBe(
       '[42,"7",”0x0102”,null,"x"]'.replace(/”/g, '"'),
     );

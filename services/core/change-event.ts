@@ -217,6 +217,12 @@ export class TableCodec {
   }
 
   keyOf(row: Row): string {
+    if (this.keyColumns.length === 1) {
+      // The usual single integer key, without the array and JSON.stringify of encodeKey (same text).
+      const v = row[this.keyColumns[0]!];
+      if (typeof v === 'bigint') return `["${v}"]`;
+      if (typeof v === 'number' && Number.isSafeInteger(v)) return `[${v}]`;
+    }
     return encodeKey(this.keyColumns.map((c) => row[c] ?? null));
   }
 

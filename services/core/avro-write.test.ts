@@ -1,0 +1,111 @@
+// The fast write paths of tidemark's Avro types: short ASCII strings written without measuring them first
+// (patches/avsc+5.7.9.patch), longs written from numbers without an 8-byte buffer (avro.ts). Both must
+// give the bytes of the Avro specification, in any buffer.
+
+import { describe, expect, it } from 'vitest';
+import { avro, avroType } from './avro.js';
+
+const stringType = avro.Type.forSchema('string');
+
+function expected(s: string): Buffer {
+  const bytes = Buffer.from(s, 'utf8');
+  const lengthType = avro.Type.forSchema('long');
+  return Buffer.concat([lengthType.toBuffer(bytes.length), bytes]);
+}
+
+describe('Avro string writing (patch)', () => {
+  const strings = [
+    '',
+    'a',
+    '["12345"]',
+    '2024-03-01 10:03:11.123456',
+    'x'.repeat(63),
+    'x'.repeat(64),
+    'x'.repeat(65),
+    '你好',
+    'ascii then é',
+    '👋',
+    `${'y'.repeat(62)}é`,
+    `message number 7 in a busy classroom chat 你好 👋`,
+    '𝄞'.repeat(40),
+  ];
+
+  it('writes every string as its UTF-8 length and bytes, and reads it back', () => {
+    for (const s of strings) {
+      const buf = stringType.toBuffer(s);
+      expect(buf.equals(expected(s))).toBe(true);
+      expect(stringType.fromBuffer(buf)).toBe(s);
+    }
+  });
+
+  it('writes in place at any offset, and reports what a short buffer lacks', () => {
+    for (const s of strings) {
+      const want = expected(s);
+      const buf = Buffer.alloc(want.length + 3, 0xaa);
+      expect(stringType.encode(s, buf, 3)).toBe(want.length + 3);
+      expect(buf.subarray(3).equals(want)).toBe(true);
+      for (let room = 0; room < want.length; room++) {
+        expect(stringType.encode(s, Buffer.alloc(room), 0)).toBe(room - want.length);
+      }
+    }
+  });
+});
+
+describe('Avro long writing', () => {
+  const longType = avroType('long');
+
+  function zigzagVarint(n: bigint): Buffer {
+    let z = n >= 0n ? n << 1n : ((-n - 1n) << 1n) | 1n;
+    const bytes: number[] = [];
+    do {
+      const low = Number(z & 0x7fn);
+      z >>= 7n;
+      bytes.push(z > 0n ? low | 0x80 : low);
+    } while (z > 0n);
+    return Buffer.from(bytes);
+  }
+
+  it('writes numbers and bigints of the whole 64-bit range as their zigzag varint, and reads them back', () => {
+    const values = [
+      0n,
+      1n,
+      -1n,
+      63n,
+      -64n,
+      64n,
+      (1n << 30n) - 1n,
+      -(1n << 30n),
+      1n << 31n,
+      (1n << 52n) - 1n,
+      -(1n << 52n) + 1n,
+      1n << 52n,
+      -(1n << 52n),
+      BigInt(Number.MAX_SAFE_INTEGER),
+      BigInt(Number.MIN_SAFE_INTEGER),
+      BigInt(Number.MAX_SAFE_INTEGER) + 1n,
+      BigInt(Number.MIN_SAFE_INTEGER) - 1n,
+      (1n << 63n) - 1n,
+      -(1n << 63n),
+      1_763_000_000_123n,
+    ];
+    for (const v of values) {
+      const want = zigzagVarint(v);
+      expect(longType.toBuffer(v).equals(want)).toBe(true);
+      expect(longType.fromBuffer(want)).toBe(v);
+      if (v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER)) {
+        expect(longType.toBuffer(Number(v)).equals(want)).toBe(true);
+      }
+    }
+  });
+
+  it('refuses what is not a 64-bit integer', () => {
+    for (const bad of [1.5, Number.MAX_SAFE_INTEGER + 2, 1n << 63n, -(1n << 63n) - 1n, '7', null]) {
+      expect(() => longType.toBuffer(bad)).toThrow();
+    }
+  });
+
+  it('reports what a short buffer lacks', () => {
+    const want = zigzagVarint(1_763_000_000_123n);
+    expect(longType.encode(1_763_000_000_123, Buffer.alloc(2), 0)).toBe(2 - want.length);
+  });
+});
