@@ -314,9 +314,16 @@ export class KafkaSink {
     return changeTopic(this.prefix, db, table);
   }
 
+  /** The topic of each table codec's events, named once rather than for every event. */
+  private readonly codecTopics = new WeakMap<TableCodec, string>();
+
   /** Buffers one event for the next transaction; its table's schema goes out first if not yet published. */
   add(codec: TableCodec, event: ChangeEvent): void {
-    const topic = this.topicOf(event.source.db, event.source.table);
+    let topic = this.codecTopics.get(codec);
+    if (topic === undefined) {
+      topic = this.topicOf(event.source.db, event.source.table);
+      this.codecTopics.set(codec, topic);
+    }
     if (!this.publishedSchemas.has(codec.version)) {
       this.publishedSchemas.add(codec.version);
       this.pendingSchemas.push({

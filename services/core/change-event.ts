@@ -170,6 +170,15 @@ export class TableCodec {
   private readonly head: AvroType;
   private readonly sourceType: AvroType;
   private source: { serverId: number; bytes: Buffer } | undefined;
+  private readonly scratch: Omit<AvroEnvelope, 'source'> = {
+    op: 'c',
+    before: null,
+    after: null,
+    key: '',
+    ts_ms: 0,
+    pos: { file: 0, offset: 0, row: 0, gtid: null },
+    tx: null,
+  };
   private readonly columns: readonly string[];
   private readonly fields: readonly string[];
   private readonly renamed: boolean;
@@ -256,24 +265,21 @@ export class TableCodec {
    */
   encodeInto(event: ChangeEvent, buf: Buffer, pos: number): number {
     const source = this.sourceBytes(event.source);
-    const end = this.head.encode(
-      {
-        op: event.op,
-        before: event.before && this.toFields(event.before),
-        after: event.after && this.toFields(event.after),
-        key: event.key,
-        ts_ms: event.tsMs,
-        pos: {
-          file: event.pos.file,
-          offset: event.pos.offset,
-          row: event.pos.row,
-          gtid: event.pos.gtid ?? null,
-        },
-        tx: event.tx,
-      },
-      buf,
-      pos,
-    );
+    // One envelope object, refilled for every event: the encoder only reads it, synchronously.
+    const head = this.scratch;
+    head.op = event.op;
+    head.before = event.before && this.toFields(event.before);
+    head.after = event.after && this.toFields(event.after);
+    head.key = event.key;
+    head.ts_ms = event.tsMs;
+    head.pos.file = event.pos.file;
+    head.pos.offset = event.pos.offset;
+    head.pos.row = event.pos.row;
+    head.pos.gtid = event.pos.gtid ?? null;
+    head.tx = event.tx;
+    const end = this.head.encode(head, buf, pos);
+    head.before = null;
+    head.after = null;
     if (end < 0) return end - source.length;
     if (end + source.length > buf.length) return buf.length - (end + source.length);
     source.copy(buf, end);
