@@ -263,15 +263,13 @@ export class Capture {
    * (one per transaction), so shapes are also found by a cheap signature of the columns and key.
    */
   private shapeFromBinlog(item: RowsItem): TableShape {
-    const byList = this.binlogShapes.get(item.columns);
-    if (byList) return byList;
     const name = tableName(item);
     const json = this.jsonColumns.get(name);
     // The client builds new column lists for every table map (one per transaction): the same columns as
     // the table's last map take its shape without building the signature.
     const last = this.lastShapes.get(name);
-    if (last && last.json === json && sameColumns(last, item)) {
-      this.binlogShapes.set(item.columns, last.shape);
+    if (last && last.json === json && (last.columns === item.columns || sameColumns(last, item))) {
+      last.columns = item.columns;
       return last.shape;
     }
     let signature = `${item.db}.${item.table}|${item.primaryKey?.join(',') ?? ''}|${[...(json ?? [])].join(',')}`;
@@ -288,14 +286,12 @@ export class Capture {
       shape = this.shapeOf({ db: item.db, table: item.table, columns, primaryKey });
       this.shapesBySignature.set(signature, shape);
     }
-    this.binlogShapes.set(item.columns, shape);
     this.lastShapes.set(name, { columns: item.columns, primaryKey: item.primaryKey, json, shape });
     return shape;
   }
 
   private readonly lastShapes = new Map<string, LastShape>();
 
-  private readonly binlogShapes = new WeakMap<readonly ColumnSchema[], TableShape>();
   /** MariaDB's JSON columns (LONGTEXT in the binlog), re-read after each table DDL. */
   private jsonColumns: JsonColumns = new Map();
   private readonly shapesBySignature = new Map<string, TableShape>();
