@@ -82,6 +82,12 @@ export class TierConsumer {
   /** Per partition (`topic[partition]`) this member holds, since when its batch has kept failing. */
   private readonly batchFailingSince = new Map<string, number>();
   private tickFailingSince: number | undefined;
+  /**
+   * Per partition, the batch the sink is applying. kafkajs fetches again only once every batch of a fetch
+   * was handed back, so a batch is handed back as soon as its work started: the next fetch, and the other
+   * partitions, overlap with the store's write. The partition's next batch waits for it.
+   */
+  private readonly inflight = new Map<string, Promise<void>>();
 
   /**
    * Since when writes to the store have kept failing: the oldest partition still failing, or the periodic
@@ -267,6 +273,23 @@ export class TierConsumer {
           'the consumer did not leave its group in time; stopping without it (its uncommitted events are read again on the next start)',
         );
       }
+      // Batches still being applied finish, or give up now that the stop is signalled. A stop does not wait
+      // for them beyond the grace period: nothing they did not commit is lost, it is read again.
+      if (this.inflight.size > 0) {
+        logger.debug({ batches: this.inflight.size }, 'stopping: waiting for the batches being applied');
+        const drained = new AbortController();
+        const done = await Promise.race([
+          this.drain().then(() => true),
+          sleep(DISCONNECT_GRACE_MS, drained.signal).then(() => false),
+        ]);
+        drained.abort();
+        if (!done) {
+          logger.warn(
+            { group: groupId, waitedMs: DISCONNECT_GRACE_MS, partitions: [...this.inflight.keys()] },
+            'batches were still being applied at the end of the grace period; stopping without them (their events are read again on the next start)',
+          );
+        }
+      }
       this.consumer = undefined;
     }
   }
@@ -309,6 +332,9 @@ export class TierConsumer {
     const { topic, partition } = batch;
     const id = `${topic}[${partition}]`;
     if (batch.isEmpty() || this.stopped.has(id)) return;
+    // In order: the batch before this one is done (applied, or given up because the partition moved on).
+    await this.inflight.get(id);
+    if (this.stopped.has(id) || signal.aborted) return;
     const ctx = this.contextFor(topic, partition, payload);
     if (!ctx) return;
     const work: PartitionBatch = {
@@ -317,13 +343,35 @@ export class TierConsumer {
       messages: batch.messages,
       highWatermark: BigInt(batch.highWatermark),
     };
+    // The next fetch starts from after this batch; the group's committed offset moves only when the sink
+    // commits, once the data is in the store (a crash, a stop or a rebalance reads the batch again).
+    payload.resolveOffset(batch.lastOffset());
     // A slow store must not cost the partition: keep the membership alive while the sink works.
-    const beat = setInterval(() => void payload.heartbeat().catch(() => undefined), 2000);
-    try {
-      await this.applyWithRetry(payload, work, ctx, signal);
-    } finally {
-      clearInterval(beat);
-    }
+    const beat = setInterval(() => {
+      if (!signal.aborted) void payload.heartbeat().catch(() => undefined);
+    }, 2000);
+    const running = this.applyWithRetry(payload, work, ctx, signal)
+      .catch((err: unknown) => {
+        // Not expected (applyWithRetry keeps and retries every failure of the store): the partition stops
+        // rather than let a later batch be applied without this one.
+        this.stopPartition(
+          payload,
+          id,
+          new TidemarkError('INTERNAL', `applying a batch failed unexpectedly: ${(err as Error).message}`, {
+            cause: err,
+          }),
+        );
+      })
+      .finally(() => {
+        clearInterval(beat);
+        if (this.inflight.get(id) === running) this.inflight.delete(id);
+      });
+    this.inflight.set(id, running);
+  }
+
+  /** Waits for the batches the sink is still applying. */
+  private async drain(): Promise<void> {
+    while (this.inflight.size > 0) await Promise.all([...this.inflight.values()]);
   }
 
   private async applyWithRetry(
@@ -351,12 +399,9 @@ export class TierConsumer {
           this.stopPartition(payload, id, err);
           return;
         }
-        // Group membership errors (a rebalance, a lost session) belong to kafkajs: it rejoins and the
-        // partition is read again from its committed offset, by this member or another.
-        if (err instanceof Error && err.name.startsWith('KafkaJS')) {
-          leave();
-          throw err;
-        }
+        // Group membership errors (a rebalance, a lost session) are kafkajs's to mend: it rejoins, the
+        // context goes stale and the partition is read again from its committed offset, by this member or
+        // another. Until then they are retried like any other.
         this.lastFailure = isTidemarkError(err) ? err.describe() : (err as Error).message;
         if (!this.batchFailingSince.has(id)) this.batchFailingSince.set(id, Date.now());
         this.o.metrics.retries.inc({ group: this.o.name });
@@ -374,12 +419,10 @@ export class TierConsumer {
     }
     this.batchFailingSince.delete(id);
     if (this.batchFailingSince.size === 0) this.lastFailure = undefined;
-    payload.resolveOffset(batch.lastOffset());
     this.o.metrics.lag.set(
       { group: this.o.name, topic, partition: String(partition) },
       Number(BigInt(batch.highWatermark) - BigInt(batch.lastOffset()) - 1n),
     );
-    await payload.heartbeat();
   }
 
   private stopPartition(payload: EachBatchPayload, id: string, err: TidemarkError): void {
