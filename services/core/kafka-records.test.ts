@@ -1,5 +1,6 @@
 // tidemark patches kafkajs (patches/kafkajs+2.2.4.patch) to write an uncompressed record batch in one
-// pass. The produce request must carry exactly the bytes kafkajs's own Record/RecordBatch encoders write.
+// pass, and to decode records with numbers rather than a Long per field. The produce request must carry
+// exactly the bytes kafkajs's own Record/RecordBatch encoders write, and decoding must give what was written.
 
 import { createRequire } from 'node:module';
 import { randomBytes } from 'node:crypto';
@@ -12,6 +13,16 @@ const { RecordBatch, encodeUncompressedRecordBatch } = require('kafkajs/src/prot
   RecordBatch: (o: object) => Promise<{ buffer: Buffer }>;
   encodeUncompressedRecordBatch: (o: object) => { buffer: Buffer };
 };
+const Decoder = require('kafkajs/src/protocol/decoder') as new (b: Buffer) => object;
+const decodeBatch = require('kafkajs/src/protocol/recordBatch/v0/decoder') as (d: object) => Promise<{
+  records: {
+    offset: string;
+    timestamp: string;
+    key: Buffer | null;
+    value: Buffer | null;
+    headers: Record<string, Buffer | Buffer[]>;
+  }[];
+}>;
 
 interface TestMessage {
   key?: Buffer | string | null;
@@ -58,6 +69,52 @@ describe('kafkajs one-pass record batch (patch)', () => {
         const actual = encodeUncompressedRecordBatch({ ...options, messages, dateNow }).buffer;
         expect(actual.equals(expected)).toBe(true);
       }
+    }
+  });
+});
+
+describe('kafkajs record decoding (patch)', () => {
+  it('gives every record its offset, timestamp, key, value and headers as kafkajs always did', async () => {
+    const now = 1_763_000_000_000;
+    const messages: TestMessage[] = Array.from({ length: 200 }, (_, i) => ({
+      key: i % 9 === 0 ? null : `["${i}"]`,
+      value: i % 13 === 0 ? null : Buffer.from(`value ${i} 你好`),
+      headers:
+        i % 4 === 0
+          ? {}
+          : {
+              'tidemark.schema': `v${i % 3}`,
+              twice: ['a', 'b'],
+              ...(i % 7 === 0 ? { __proto__x: 'p' } : {}),
+            },
+      // Deltas below and above the first timestamp, and some beyond 2^48 ms (read as Long).
+      timestamp: i % 50 === 49 ? now + 2 ** 49 + i : now - 100_000 + i * 997,
+    }));
+    for (const firstOffset of ['0', '123456789', String(2 ** 53 + 10), '9223372036854775000']) {
+      const encoded = encodeUncompressedRecordBatch({
+        messages,
+        dateNow: now,
+        firstTimestamp: now - 50_000,
+        maxTimestamp: now,
+        firstSequence: 0,
+      }).buffer;
+      // A fetched batch starts with its base offset.
+      encoded.writeBigInt64BE(BigInt(firstOffset), 0);
+      const { records } = await decodeBatch(new Decoder(encoded));
+      expect(records).toHaveLength(messages.length);
+      records.forEach((r, i) => {
+        const m = messages[i]!;
+        expect(r.offset).toBe((BigInt(firstOffset) + BigInt(i)).toString());
+        expect(r.timestamp).toBe(String(m.timestamp));
+        expect(r.key === null ? null : r.key.toString()).toBe(m.key ?? null);
+        expect(r.value === null ? null : r.value.toString()).toBe(
+          m.value === null ? null : m.value!.toString(),
+        );
+        const headers = Object.fromEntries(
+          Object.entries(r.headers).map(([k, v]) => [k, Array.isArray(v) ? v.map(String) : String(v)]),
+        );
+        expect(headers).toEqual(m.headers);
+      });
     }
   });
 });
