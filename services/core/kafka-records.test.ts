@@ -108,7 +108,7 @@ describe('kafkajs record decoding (patch)', () => {
         expect(r.timestamp).toBe(String(m.timestamp));
         expect(r.key === null ? null : r.key.toString()).toBe(m.key ?? null);
         expect(r.value === null ? null : r.value.toString()).toBe(
-          m.value === null ? null : m.value!.toString(),
+          m.value === null ? null : m.value.toString(),
         );
         const headers = Object.fromEntries(
           Object.entries(r.headers).map(([k, v]) => [k, Array.isArray(v) ? v.map(String) : String(v)]),
