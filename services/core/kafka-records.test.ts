@@ -118,3 +118,26 @@ describe('kafkajs record decoding (patch)', () => {
     }
   });
 });
+
+describe('kafkajs fetched batch (patch)', () => {
+  const Batch = require('kafkajs/src/consumer/batch') as new (
+    topic: string,
+    fetchedOffset: string,
+    data: { partition: number; highWatermark: string; messages: object[]; abortedTransactions: [] },
+  ) => { messages: { offset: string }[] };
+
+  it('keeps the messages at or after the fetched offset, comparing offsets as numbers', () => {
+    const offsets = ['8', '9', '10', '11', '99', '100', '101', '999', '1000', '12345678901234567890'];
+    for (const fetched of ['0', '9', '10', '100', '1000', '12345678901234567889']) {
+      const batch = new Batch('t', fetched, {
+        partition: 0,
+        highWatermark: '0',
+        abortedTransactions: [],
+        messages: offsets.map((offset) => ({ offset, key: null, isControlRecord: false, batchContext: {} })),
+      });
+      expect(batch.messages.map((m) => m.offset)).toEqual(
+        offsets.filter((o) => BigInt(o) >= BigInt(fetched)),
+      );
+    }
+  });
+});

@@ -5,10 +5,11 @@
 import ZongJi, { type AnyBinlogEvent } from '@vlasky/zongji';
 import { execFileSync } from 'node:child_process';
 import mysql from 'mysql2/promise';
-import { Capture, CaptureMetrics } from '../../../services/capture/index.js';
 import { KafkaSink } from '../../../services/capture/kafka-sink.js';
 import { configSchema, createKafka, createLogger } from '../../../services/core/index.js';
+import { CaptureProcess } from '../../support/capture-process.js';
 import { localServices, uniqueName } from '../../support/local-services.js';
+import { cpuSecondsOf, peakRssOf } from '../process-stats.js';
 import { report, type Measurement } from '../measure.js';
 
 const ROWS_BATCHED = Number(process.env.BENCH_ROWS ?? 1_000_000);
@@ -91,11 +92,12 @@ function mariadbBinlogDecode(range: BinlogRange): void {
 }
 
 /**
- * tidemark capture from the range's start until its checkpoint reaches the range's end. Returns when it
- * began streaming (after start-up: checks, fencing, reading the checkpoint), so throughput is the stream's.
+ * `tidemark capture` as its own process (as it is deployed, with the README's heap cap), from the range's
+ * start until its checkpoint reaches the range's end. Counted from when it began streaming (after start-up:
+ * checks, fencing, reading the checkpoint); CPU and peak memory are the capture process's alone.
  */
-async function captureRange(range: BinlogRange, db: string, prefix: string): Promise<bigint> {
-  const config = configSchema.parse({
+async function captureRange(range: BinlogRange, db: string, prefix: string, name: string, rows: number): Promise<Measurement> {
+  const raw = {
     source: {
       host: s.mysql.host,
       port: s.mysql.port,
@@ -106,7 +108,8 @@ async function captureRange(range: BinlogRange, db: string, prefix: string): Pro
     },
     kafka: { brokers: s.kafka.brokers, topicPrefix: prefix },
     capture: { id: prefix, snapshot: 'never' },
-  });
+  };
+  const config = configSchema.parse(raw);
   // Seed the checkpoint at the start of the range, as if capture had stopped there.
   const seed = new KafkaSink({ kafka: config.kafka!, captureId: prefix, logger });
   await seed.connect();
@@ -121,26 +124,29 @@ async function captureRange(range: BinlogRange, db: string, prefix: string): Pro
     snapshot: null,
   });
   await seed.close();
-  const metrics = new CaptureMetrics();
-  const capture = new Capture({
-    source: config.source!,
-    kafka: config.kafka!,
-    capture: config.capture,
-    logger,
-    metrics,
-  });
-  const controller = new AbortController();
-  const running = capture.run(controller.signal);
-  let streamingAt: bigint | undefined;
-  for (;;) {
-    if (streamingAt === undefined && metrics.current === 'streaming') streamingAt = process.hrtime.bigint();
-    const cp = capture.lastCheckpoint;
-    if (cp && cp.binlogFile === range.file && cp.binlogOffset >= range.end) break;
-    await new Promise((r) => setTimeout(r, 5));
+  const proc = await CaptureProcess.create(raw, 'capture');
+  proc.start();
+  try {
+    await proc.waitForStatus('streaming', 120_000);
+    const cpuAtStart = cpuSecondsOf(proc.pid) ?? 0;
+    const started = performance.now();
+    for (;;) {
+      const cp = (await proc.health())?.details?.checkpoint;
+      if (cp && cp.binlogFile === range.file && cp.binlogOffset >= range.end) break;
+      if (cpuSecondsOf(proc.pid) === undefined) throw new Error(`capture exited; log: ${proc.logFile}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return {
+      name,
+      count: rows,
+      unit: 'rows',
+      seconds: (performance.now() - started) / 1000,
+      cpuSeconds: (cpuSecondsOf(proc.pid) ?? 0) - cpuAtStart,
+      peakRssMiB: peakRssOf(proc.pid),
+    };
+  } finally {
+    await proc.stop();
   }
-  controller.abort();
-  await running;
-  return streamingAt ?? process.hrtime.bigint();
 }
 
 async function writeWorkload(
@@ -207,16 +213,10 @@ async function main(): Promise<void> {
       const server = await measured('mariadb-binlog -v decode (server tool)', rows, () =>
         Promise.resolve(mariadbBinlogDecode(range)),
       );
-      let streamingAt = 0n;
-      const whole = await measured('tidemark capture → Kafka (end to end)', rows, async () => {
-        streamingAt = await captureRange(range, db, prefix);
-      });
-      const startup = whole.seconds - Number(process.hrtime.bigint() - streamingAt) / 1e9;
-      const capture = { ...whole, seconds: whole.seconds - startup };
-      console.log(`(capture start-up before streaming, not counted: ${startup.toFixed(2)} s)`);
+      const capture = await captureRange(range, db, prefix, 'tidemark capture → Kafka (own process)', rows);
       report(label, [baseline, server, capture], baseline);
       console.log(
-        `(peak MiB is this benchmark process's: ${(process.memoryUsage().rss / 1024 / 1024).toFixed(0)} MiB now, including the workload it generated)`,
+        '(peak MiB: the baselines are this benchmark process, which also holds the generated workload; capture is its own process)',
       );
       const target = kind === 'batched' ? 150_000 : 60_000;
       console.log(
