@@ -96,7 +96,13 @@ function mariadbBinlogDecode(range: BinlogRange): void {
  * start until its checkpoint reaches the range's end. Counted from when it began streaming (after start-up:
  * checks, fencing, reading the checkpoint); CPU and peak memory are the capture process's alone.
  */
-async function captureRange(range: BinlogRange, db: string, prefix: string, name: string, rows: number): Promise<Measurement> {
+async function captureRange(
+  range: BinlogRange,
+  db: string,
+  prefix: string,
+  name: string,
+  rows: number,
+): Promise<Measurement> {
   const raw = {
     source: {
       host: s.mysql.host,
