@@ -135,18 +135,25 @@ async function captureRange(
   try {
     await proc.waitForStatus('streaming', 120_000);
     const cpuAtStart = cpuSecondsOf(proc.pid) ?? 0;
-    const started = performance.now();
+    const startedMs = Date.now();
+    let endedMs: number;
+    // Polled every 100 ms (a busier probe costs the machine CPU); the end is the time capture wrote the
+    // checkpoint that reached the range's end.
     for (;;) {
-      const cp = (await proc.health())?.details?.checkpoint;
-      if (cp && cp.binlogFile === range.file && cp.binlogOffset >= range.end) break;
+      const cp = (await proc.health())?.details?.checkpoint as
+        { binlogFile: string; binlogOffset: number; writtenMs: number } | undefined;
+      if (cp && cp.binlogFile === range.file && cp.binlogOffset >= range.end) {
+        endedMs = cp.writtenMs;
+        break;
+      }
       if (cpuSecondsOf(proc.pid) === undefined) throw new Error(`capture exited; log: ${proc.logFile}`);
-      await new Promise((r) => setTimeout(r, 20));
+      await new Promise((r) => setTimeout(r, 100));
     }
     return {
       name,
       count: rows,
       unit: 'rows',
-      seconds: (performance.now() - started) / 1000,
+      seconds: (endedMs - startedMs) / 1000,
       cpuSeconds: (cpuSecondsOf(proc.pid) ?? 0) - cpuAtStart,
       peakRssMiB: peakRssOf(proc.pid),
     };
