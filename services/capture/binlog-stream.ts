@@ -68,7 +68,7 @@ export interface BinlogStreamOptions {
   offset: number;
   /** Databases to decode rows of (undefined: all). */
   databases: string[] | undefined;
-  /** Items buffered before the socket is paused. */
+  /** Decoded rows (other events count one each) queued before the source socket is paused. */
   highWater?: number;
   /** Seconds between server heartbeats while the binlog is idle. */
   heartbeatSeconds?: number;
@@ -91,6 +91,8 @@ const EVENTS = [
 export class BinlogStream {
   private readonly zongji: ZongJi;
   private readonly queue: BinlogItem[] = [];
+  /** Rows in the queue (other items count one each), against highWater. */
+  private queuedRows = 0;
   private readonly highWater: number;
   private paused = false;
   private failure: Error | undefined;
@@ -104,7 +106,7 @@ export class BinlogStream {
   private rejectStart: ((err: Error) => void) | undefined;
 
   constructor(private readonly options: BinlogStreamOptions) {
-    this.highWater = options.highWater ?? 64;
+    this.highWater = options.highWater ?? 20_000;
     this.zongji = new ZongJi({
       host: options.host,
       port: options.port,
@@ -176,8 +178,9 @@ export class BinlogStream {
 
   private nudged = false;
 
+  /** Rows decoded and waiting (other items count one each). */
   get depth(): number {
-    return this.queue.length;
+    return this.queuedRows;
   }
 
   private fail(err: Error): void {
@@ -188,7 +191,8 @@ export class BinlogStream {
 
   private push(item: BinlogItem): void {
     this.queue.push(item);
-    if (!this.paused && this.queue.length >= this.highWater) {
+    this.queuedRows += weight(item);
+    if (!this.paused && this.queuedRows >= this.highWater) {
       this.paused = true;
       this.socket()?.pause();
     }
@@ -308,7 +312,8 @@ export class BinlogStream {
       if (this.failure) throw this.failure;
       const item = this.queue.shift();
       if (item !== undefined) {
-        if (this.paused && this.queue.length <= this.highWater / 2) {
+        this.queuedRows -= weight(item);
+        if (this.paused && this.queuedRows <= this.highWater / 2) {
           this.paused = false;
           this.socket()?.resume();
         }
@@ -331,6 +336,10 @@ export class BinlogStream {
       this.wake = undefined;
     }
   }
+}
+
+function weight(item: BinlogItem): number {
+  return item.kind === 'rows' ? Math.max(1, item.rows.length) : 1;
 }
 
 function translateError(err: Error, options: BinlogStreamOptions): Error {

@@ -42,7 +42,7 @@ export class CaptureMetrics {
   });
   readonly queueDepth = new Gauge({
     name: 'tidemark_capture_queue_depth',
-    help: 'Binlog items read from the source and not yet processed',
+    help: 'Binlog rows (other events count one each) read from the source and not yet processed',
     registers: [this.registry],
   });
   readonly state = new Gauge({

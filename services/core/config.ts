@@ -121,8 +121,11 @@ const captureSchema = z.strictObject({
       lingerMs: z.number().int().min(0).default(50),
     })
     .default({ maxEvents: 10_000, maxBytes: 8 * 1024 * 1024, lingerMs: 50 }),
-  /** Binlog items buffered before the source socket is paused (memory stays bounded when Kafka is slow). */
-  queueHighWater: z.number().int().min(2).default(256),
+  /**
+   * Decoded binlog rows (other events count one each) buffered before the source socket is paused, so
+   * memory stays bounded when Kafka is slow.
+   */
+  queueHighWater: z.number().int().min(2).default(20_000),
   /** Heartbeat period asked of the source; no event or heartbeat for silentAfterSeconds is a stall. */
   heartbeatSeconds: z.number().min(0.1).default(5),
   silentAfterSeconds: z.number().min(1).default(30),

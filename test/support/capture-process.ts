@@ -10,6 +10,8 @@ import { stringify } from 'yaml';
 import { freePort } from '../../deploy/demo/daemons.js';
 
 const cli = fileURLToPath(new URL('../../services/cli/index.ts', import.meta.url));
+/** The built CLI (`make build`), as the package's `tidemark` bin runs it. */
+export const builtCli = fileURLToPath(new URL('../../dist/services/cli/index.js', import.meta.url));
 
 export { freePort };
 
@@ -30,9 +32,15 @@ export class CaptureProcess {
     readonly configFile: string,
     readonly port: number,
     readonly command: string,
+    private readonly built: boolean,
   ) {}
 
-  static async create(raw: Record<string, unknown>, command = 'capture'): Promise<CaptureProcess> {
+  /** `built`: run dist/ (compiled by `make build`) instead of the TypeScript sources. */
+  static async create(
+    raw: Record<string, unknown>,
+    command = 'capture',
+    { built = false }: { built?: boolean } = {},
+  ): Promise<CaptureProcess> {
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'tidemark-config-'));
     const configFile = join(dir, 'tidemark.yaml');
@@ -40,14 +48,20 @@ export class CaptureProcess {
       configFile,
       stringify({ ...raw, http: { host: '127.0.0.1', port }, log: { level: 'info' } }),
     );
-    return new CaptureProcess(configFile, port, command);
+    return new CaptureProcess(configFile, port, command, built);
   }
 
   start(extraArgs: string[] = []): void {
     const out = openSync(this.logFile, 'a');
     this.child = spawn(
       process.execPath,
-      ['--import', 'tsx', cli, this.command, '--config', this.configFile, ...extraArgs],
+      [
+        ...(this.built ? [builtCli] : ['--import', 'tsx', cli]),
+        this.command,
+        '--config',
+        this.configFile,
+        ...extraArgs,
+      ],
       {
         stdio: ['ignore', out, out],
         // The heap cap the README recommends for the capture daemon: V8 otherwise grows lazily past it.

@@ -92,7 +92,7 @@ function mariadbBinlogDecode(range: BinlogRange): void {
 }
 
 /**
- * `tidemark capture` as its own process (as it is deployed, with the README's heap cap), from the range's
+ * `tidemark capture` as its own process (the built CLI, as deployed, with the README's heap cap), from the range's
  * start until its checkpoint reaches the range's end. Counted from when it began streaming (after start-up:
  * checks, fencing, reading the checkpoint); CPU and peak memory are the capture process's alone.
  */
@@ -130,7 +130,7 @@ async function captureRange(
     snapshot: null,
   });
   await seed.close();
-  const proc = await CaptureProcess.create(raw, 'capture');
+  const proc = await CaptureProcess.create(raw, 'capture', { built: true });
   proc.start();
   try {
     await proc.waitForStatus('streaming', 120_000);
@@ -196,6 +196,8 @@ async function writeWorkload(
 }
 
 async function main(): Promise<void> {
+  // Capture runs as deployed: the compiled CLI in its own process.
+  execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
   const admin = await mysql.createConnection({
     host: s.mysql.host,
     port: s.mysql.port,
