@@ -162,6 +162,8 @@ export class ColdArchive implements TierSink {
   private readonly partitions = new Map<string, PartitionState>();
   private readonly locks = new Map<string, Promise<unknown>>();
   private readonly projections = new Map<string, Projection>();
+  /** The schema header of the last event whose projection was known, and that projection. */
+  private lastHeader: { bytes: Buffer; projection: Projection } | undefined;
   private openBytes = 0;
   private readonly maxOpenBytes: number;
 
@@ -244,10 +246,18 @@ export class ColdArchive implements TierSink {
     for (const message of batch.messages) {
       const offset = BigInt(message.offset);
       if (offset <= state.seen) continue;
-      // Known schema versions without a promise per event.
-      const projection =
-        this.projections.get(message.headers?.[HEADER_SCHEMA]?.toString() ?? '') ??
-        (await this.projectionFor(topic, partition, message));
+      // Known schema versions without a promise per event, and without decoding the header while it
+      // repeats the previous event's bytes.
+      const header = message.headers?.[HEADER_SCHEMA];
+      let projection: Projection | undefined;
+      if (Buffer.isBuffer(header) && this.lastHeader !== undefined && header.equals(this.lastHeader.bytes)) {
+        projection = this.lastHeader.projection;
+      } else {
+        projection = this.projections.get(header?.toString() ?? '');
+        if (projection && Buffer.isBuffer(header))
+          this.lastHeader = { bytes: Buffer.from(header), projection };
+      }
+      projection ??= await this.projectionFor(topic, partition, message);
       const event = this.decode(projection, topic, partition, message);
       const value = message.value as Buffer;
       const ts = Number(event.ts_ms);
