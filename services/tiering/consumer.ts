@@ -88,6 +88,13 @@ export class TierConsumer {
    * partitions, overlap with the store's write. The partition's next batch waits for it.
    */
   private readonly inflight = new Map<string, Promise<void>>();
+  /**
+   * Per partition, a batch given up on a Kafka error (a rebalance, a lost session, a commit that could not
+   * be made) in this group generation. kafkajs must rejoin or restart and read the partition again from its
+   * committed offset; the partition's next batch of the same generation throws the error to kafkajs instead
+   * of being applied without this one.
+   */
+  private readonly abandoned = new Map<string, { generation: number; err: Error }>();
 
   /**
    * Since when writes to the store have kept failing: the oldest partition still failing, or the periodic
@@ -212,6 +219,7 @@ export class TierConsumer {
       this.generation += 1;
       this.assigned.clear();
       this.batchFailingSince.clear();
+      this.abandoned.clear();
       for (const [topic, partitions] of Object.entries(e.payload.memberAssignment)) {
         this.assigned.set(topic, new Set(partitions));
       }
@@ -335,6 +343,11 @@ export class TierConsumer {
     // In order: the batch before this one is done (applied, or given up because the partition moved on).
     await this.inflight.get(id);
     if (this.stopped.has(id) || signal.aborted) return;
+    const given = this.abandoned.get(id);
+    if (given) {
+      this.abandoned.delete(id);
+      if (given.generation === this.generation) throw given.err;
+    }
     const ctx = this.contextFor(topic, partition, payload);
     if (!ctx) return;
     const work: PartitionBatch = {
@@ -399,9 +412,19 @@ export class TierConsumer {
           this.stopPartition(payload, id, err);
           return;
         }
-        // Group membership errors (a rebalance, a lost session) are kafkajs's to mend: it rejoins, the
-        // context goes stale and the partition is read again from its committed offset, by this member or
-        // another. Until then they are retried like any other.
+        // Kafka's own errors (a rebalance, a lost session, a commit refused) are kafkajs's to mend: it
+        // rejoins or restarts and the partition is read again from its committed offset. Retrying here could
+        // wait forever (kafkajs rejoins only once this fetch's batches are done), so the batch is given up
+        // and the partition's next batch hands the error to kafkajs.
+        if (err instanceof Error && err.name.startsWith('KafkaJS')) {
+          leave();
+          this.abandoned.set(id, { generation: ctx.generation, err });
+          this.o.logger.warn(
+            { err, topic, partition },
+            `${this.o.name}: batch given up on a Kafka error; the partition is read again from its committed offset`,
+          );
+          return;
+        }
         this.lastFailure = isTidemarkError(err) ? err.describe() : (err as Error).message;
         if (!this.batchFailingSince.has(id)) this.batchFailingSince.set(id, Date.now());
         this.o.metrics.retries.inc({ group: this.o.name });
