@@ -141,8 +141,7 @@ class BatchBuilder {
 
   /**
    * Appends one record whose value `write` puts at `pos` of the buffer (returning the end, or minus the
-   * bytes missing). Returns the value's length; `limit` bounds key and value together, and a record over
-   * it is not kept.
+   * bytes missing). Returns the record's bytes (key and value); a record over `limit` is not kept.
    */
   add(
     topic: string,
@@ -161,7 +160,7 @@ class BatchBuilder {
       end = write(this.bytes, valueStart);
     }
     const valueLength = end - valueStart;
-    if (keyLength + valueLength > limit) return valueLength;
+    if (keyLength + valueLength > limit) return keyLength + valueLength;
     this.bytes.write(key, keyStart, 'utf8');
     this.used = end;
     this.index.push(
@@ -173,7 +172,7 @@ class BatchBuilder {
       this.indexOf(this.headers, this.headerIndex, header),
     );
     this.count++;
-    return valueLength;
+    return keyLength + valueLength;
   }
 
   get size(): number {
@@ -340,7 +339,7 @@ export class KafkaSink {
       (buf, pos) => codec.encodeInto(event, buf, pos),
       limit,
     );
-    if (length + Buffer.byteLength(event.key) > limit) {
+    if (length > limit) {
       throw new TidemarkError(
         'KAFKA_REJECTED',
         `a change of ${event.source.db}.${event.source.table} at key ${event.key} is ${length} bytes, more than its Kafka topic accepts (max.message.bytes ${this.batchLimit})`,

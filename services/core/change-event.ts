@@ -260,7 +260,8 @@ export class TableCodec {
   }
 
   /**
-   * Writes the event's Avro bytes (the same as `encode`) into `buf` at `pos`. Returns the end, or, when
+   * Writes the event's Avro bytes (the same as `encode`, which stays the plain whole-envelope encoding its
+   * tests compare with) into `buf` at `pos`. Returns the end, or, when
    * `buf` is too short, minus the number of bytes missing.
    */
   encodeInto(event: ChangeEvent, buf: Buffer, pos: number): number {

@@ -265,15 +265,7 @@ export class TierConsumer {
       logger.debug('stopping: disconnecting the consumer');
       // kafkajs waits for the batch in hand; a stop must not wait forever for it. Leaving without it loses
       // nothing: offsets are committed only after the stores have the data, so those events are read again.
-      const grace = new AbortController();
-      const left = await Promise.race([
-        consumer.disconnect().then(
-          () => true,
-          () => true,
-        ),
-        sleep(DISCONNECT_GRACE_MS, grace.signal).then(() => false),
-      ]);
-      grace.abort();
+      const left = await withinGrace(consumer.disconnect().catch(() => undefined));
       if (left) logger.debug('stopping: consumer disconnected');
       else {
         logger.warn(
@@ -285,13 +277,7 @@ export class TierConsumer {
       // for them beyond the grace period: nothing they did not commit is lost, it is read again.
       if (this.inflight.size > 0) {
         logger.debug({ batches: this.inflight.size }, 'stopping: waiting for the batches being applied');
-        const drained = new AbortController();
-        const done = await Promise.race([
-          this.drain().then(() => true),
-          sleep(DISCONNECT_GRACE_MS, drained.signal).then(() => false),
-        ]);
-        drained.abort();
-        if (!done) {
+        if (!(await withinGrace(this.drain()))) {
           logger.warn(
             { group: groupId, waitedMs: DISCONNECT_GRACE_MS, partitions: [...this.inflight.keys()] },
             'batches were still being applied at the end of the grace period; stopping without them (their events are read again on the next start)',
@@ -457,6 +443,19 @@ export class TierConsumer {
       `${this.o.name}: stopped ${id}: ${err.describe()}. Nothing after it is applied until this is fixed and the process restarted`,
     );
     payload.pause();
+  }
+}
+
+/** Whether `work` settled within the stop's grace period (it is not waited for beyond it). */
+async function withinGrace(work: Promise<unknown>): Promise<boolean> {
+  const grace = new AbortController();
+  try {
+    return await Promise.race([
+      work.then(() => true),
+      sleep(DISCONNECT_GRACE_MS, grace.signal).then(() => false),
+    ]);
+  } finally {
+    grace.abort();
   }
 }
 
