@@ -171,9 +171,15 @@ export class Capture {
             binlogFile: checkpoint.binlogFile,
             binlogOffset: checkpoint.binlogOffset,
           },
+          retrying: checkpoint?.snapshot && {
+            binlogFile: checkpoint.snapshot.binlogFile,
+            binlogOffset: checkpoint.snapshot.binlogOffset,
+            startedMs: checkpoint.tsMs,
+          },
           shapeFor: (schema) => this.shapeOf(schema),
           // Once progress is committed, a retry must resume this snapshot's stream position, not start afresh.
-          onCommitted: () => {
+          onCommitted: (progress) => {
+            this.noteCheckpoint(progress);
             this.resnapshot = false;
           },
           sink,

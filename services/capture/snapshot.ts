@@ -104,9 +104,11 @@ export interface SnapshotOptions {
   tables: readonly TableId[];
   /** Where streaming continues afterwards: an earlier interrupted snapshot's position, or this one's. */
   streamFrom: BinlogPoint | undefined;
+  /** The interrupted snapshot this one retries, if any: where it read and when it started. */
+  retrying?: (BinlogPoint & { startedMs: number }) | null | undefined;
   shapeFor: (schema: TableSchema) => TableShape;
-  /** Called after the first batch of the snapshot is committed (its progress is now in the checkpoint). */
-  onCommitted?: () => void;
+  /** Called after each batch of the snapshot is committed, with the checkpoint committed with it. */
+  onCommitted?: (checkpoint: Checkpoint) => void;
   sink: KafkaSink;
   maxEvents: number;
   maxBytes: number;
@@ -124,7 +126,13 @@ export async function takeSnapshot(o: SnapshotOptions): Promise<Checkpoint> {
     const at = await openConsistentRead(conn, o.isMariaDb);
     const streamFrom = o.streamFrom ?? at;
     const names = o.tables.map(tableName);
-    const startedMs = Date.now();
+    const clock = Date.now();
+    // A retry that reads at the interrupted snapshot's position repeats its events: same positions, so the
+    // same event time too (a position never carries two different events).
+    const retry = o.retrying;
+    const sameRead =
+      retry != null && retry.binlogFile === at.binlogFile && retry.binlogOffset === at.binlogOffset;
+    const startedMs = sameRead ? retry.startedMs : clock;
     const progress = (completed: boolean): Checkpoint => ({
       captureId: o.captureId,
       phase: completed ? 'streaming' : 'snapshot',
@@ -135,7 +143,10 @@ export async function takeSnapshot(o: SnapshotOptions): Promise<Checkpoint> {
       writtenMs: Date.now(),
       snapshot: { binlogFile: at.binlogFile, binlogOffset: at.binlogOffset, tables: names, completed },
     });
-    o.logger.info({ at, streamFrom, tables: names }, 'snapshot: consistent read opened');
+    o.logger.info(
+      { at, streamFrom, tables: names, ...(sameRead ? { retrying: true } : {}) },
+      'snapshot: consistent read opened',
+    );
     const file = binlogSequence(at.binlogFile);
     let total = 0;
     for (const table of o.tables) {
@@ -183,7 +194,7 @@ export async function takeSnapshot(o: SnapshotOptions): Promise<Checkpoint> {
     const done = progress(true);
     await commitTimed(o, done);
     await conn.query('COMMIT');
-    o.logger.info({ rows: total, seconds: (Date.now() - startedMs) / 1000 }, 'snapshot: completed');
+    o.logger.info({ rows: total, seconds: (Date.now() - clock) / 1000 }, 'snapshot: completed');
     return done;
   } finally {
     await conn.end().catch(() => undefined);
@@ -194,7 +205,7 @@ async function commitTimed(o: SnapshotOptions, checkpoint: Checkpoint): Promise<
   const stop = o.metrics.commitSeconds.startTimer();
   await o.sink.commit(checkpoint);
   stop();
-  o.onCommitted?.();
+  o.onCommitted?.(checkpoint);
 }
 
 const quote = (name: string) => `\`${name.replace(/`/g, '``')}\``;

@@ -125,12 +125,24 @@ describe('capture under faults', () => {
     const { fx, proc } = await setup(initialRows);
     proc.start();
     await proc.waitForStatus('snapshot');
-    await sleep(100);
+    // Killed once the snapshot's first rows are in Kafka: the retry sends them again at the same positions.
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const phase = (await proc.health())?.details?.checkpoint?.phase;
+      if (phase === 'snapshot') break;
+      if (phase === 'streaming' || Date.now() > deadline)
+        throw new Error(
+          `no kill between the snapshot's first and last batch (${phase}); log: ${proc.logFile}`,
+        );
+      await sleep(20);
+    }
     await proc.kill9();
     proc.start();
     await proc.waitForStatus('streaming', 120_000);
-    // The first process died inside the snapshot; the second took it again from the start.
+    // The first process died inside the snapshot; the second took it again from the start, at the same
+    // binlog position, so its events repeat the first one's exactly (checked by the ledger below).
     expect(proc.log().match(/snapshot: consistent read opened/g)).toHaveLength(2);
+    expect(proc.log()).toContain('"retrying":true');
     expect(proc.log().match(/snapshot: completed/g)).toHaveLength(1);
 
     const workload = new Workload(fx.admin, MESSAGE_CHANGES, { existing: initialRows });
