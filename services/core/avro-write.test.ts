@@ -1,5 +1,5 @@
-// The fast write paths of tidemark's Avro types: short ASCII strings written without measuring them first
-// (patches/avsc+5.7.9.patch), longs written from numbers without an 8-byte buffer (avro.ts). Both must
+// The fast write paths of tidemark's Avro types: short ASCII strings, and any string with room for its
+// widest UTF-8 form, written without measuring them first (patches/avsc+5.7.9.patch), longs written from numbers without an 8-byte buffer (avro.ts). Both must
 // give the bytes of the Avro specification, in any buffer.
 
 import { describe, expect, it } from 'vitest';
@@ -28,6 +28,15 @@ describe('Avro string writing (patch)', () => {
     `${'y'.repeat(62)}é`,
     `message number 7 in a busy classroom chat 你好 👋`,
     '𝄞'.repeat(40),
+    // Around the one- and two-byte lengths of strings written without measuring them first.
+    `${'é'.repeat(31)}a`,
+    'é'.repeat(32),
+    '你'.repeat(21),
+    '你'.repeat(22),
+    `#12 thanks! that explanation of the proof finally made it click for me, much appreciated 🙏`,
+    '你'.repeat(2730),
+    '你'.repeat(2731),
+    'é'.repeat(4096),
   ];
 
   it('writes every string as its UTF-8 length and bytes, and reads it back', () => {
