@@ -106,7 +106,7 @@ export class BinlogStream {
   private rejectStart: ((err: Error) => void) | undefined;
 
   constructor(private readonly options: BinlogStreamOptions) {
-    this.highWater = options.highWater ?? 20_000;
+    this.highWater = options.highWater ?? 2_000;
     this.zongji = new ZongJi({
       host: options.host,
       port: options.port,

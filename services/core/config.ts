@@ -125,7 +125,7 @@ const captureSchema = z.strictObject({
    * Decoded binlog rows (other events count one each) buffered before the source socket is paused, so
    * memory stays bounded when Kafka is slow.
    */
-  queueHighWater: z.number().int().min(2).default(20_000),
+  queueHighWater: z.number().int().min(2).default(2_000),
   /** Heartbeat period asked of the source; no event or heartbeat for silentAfterSeconds is a stall. */
   heartbeatSeconds: z.number().min(0.1).default(5),
   silentAfterSeconds: z.number().min(1).default(30),

@@ -141,3 +141,19 @@ describe('kafkajs fetched batch (patch)', () => {
     }
   });
 });
+
+describe('record batch checksum (patch)', () => {
+  const crc32C = require('kafkajs/src/protocol/recordBatch/crc32C/crc32C') as ((b: Buffer) => number) & {
+    crc32CInJs: (b: Buffer) => number;
+  };
+
+  it('is the native CRC32-C, equal to the JavaScript one of kafkajs on any bytes', () => {
+    expect(crc32C).not.toBe(crc32C.crc32CInJs);
+    // The check value of CRC32-C (Castagnoli) for the ASCII digits 1 to 9.
+    expect(crc32C(Buffer.from('123456789'))).toBe(0xe3069283);
+    for (const size of [0, 1, 7, 8, 9, 63, 64, 65, 4096, 100_003]) {
+      const bytes = randomBytes(size + 3).subarray(3);
+      expect(crc32C(bytes)).toBe(crc32C.crc32CInJs(bytes));
+    }
+  });
+});
