@@ -4,7 +4,7 @@
 import { randomUUID } from 'node:crypto';
 import kafkajs, { type Admin, type Kafka } from 'kafkajs';
 import { ProducerClient } from './producer-client.js';
-import type { PackedBatch, PlainMessage } from './producer-protocol.js';
+import { FIELDS, type PackedBatch, type PlainMessage } from './producer-protocol.js';
 import {
   avroType,
   changeTopic,
@@ -127,16 +127,34 @@ export interface KafkaSinkOptions {
   logger: Logger;
 }
 
+/**
+ * Writes a key's UTF-8 bytes at `pos` (the buffer has room for 3 bytes per UTF-16 unit) and returns their
+ * length. Keys are short and mostly ASCII: copied by a loop rather than a call into the buffer's encoder.
+ */
+function writeKey(buf: Buffer, key: string, pos: number): number {
+  const n = key.length;
+  for (let i = 0; i < n; i++) {
+    const c = key.charCodeAt(i);
+    if (c >= 0x80) return buf.write(key, pos, 'utf8');
+    buf[pos + i] = c;
+  }
+  return n;
+}
+
 /** Records of the next transaction, packed into one buffer that moves to the producer thread at commit. */
-class BatchBuilder {
+export class BatchBuilder {
   private data = new ArrayBuffer(1 << 20);
   private bytes = Buffer.from(this.data);
   private used = 0;
-  private index: number[] = [];
+  /** FIELDS numbers per record (see PackedBatch.index), grown by doubling. */
+  private index = new Int32Array(FIELDS * 1024);
   private readonly topics: string[] = [];
   private readonly topicIndex = new Map<string, number>();
   private readonly headers: string[] = [];
   private readonly headerIndex = new Map<string, number>();
+  /** The last topic and header looked up, which the next record almost always shares. */
+  private lastTopic = { value: '', index: -1 };
+  private lastHeader = { value: '', index: -1 };
   count = 0;
 
   /**
@@ -150,27 +168,33 @@ class BatchBuilder {
     write: (buf: Buffer, pos: number) => number,
     limit: number,
   ): number {
-    const keyLength = Buffer.byteLength(key);
     const keyStart = this.used;
-    const valueStart = keyStart + keyLength;
-    this.reserve(keyLength + 256);
+    this.reserve(3 * key.length + 256);
+    let keyLength = writeKey(this.bytes, key, keyStart);
+    let valueStart = keyStart + keyLength;
     let end = write(this.bytes, valueStart);
     if (end < 0) {
       this.reserve(keyLength + (this.bytes.length - valueStart) - end);
+      keyLength = writeKey(this.bytes, key, keyStart);
+      valueStart = keyStart + keyLength;
       end = write(this.bytes, valueStart);
     }
     const valueLength = end - valueStart;
     if (keyLength + valueLength > limit) return keyLength + valueLength;
-    this.bytes.write(key, keyStart, 'utf8');
     this.used = end;
-    this.index.push(
-      this.indexOf(this.topics, this.topicIndex, topic),
-      keyStart,
-      keyLength,
-      valueStart,
-      valueLength,
-      this.indexOf(this.headers, this.headerIndex, header),
-    );
+    let at = this.count * FIELDS;
+    if (at + FIELDS > this.index.length) {
+      const grown = new Int32Array(this.index.length * 2);
+      grown.set(this.index);
+      this.index = grown;
+    }
+    const index = this.index;
+    index[at++] = this.indexOf(this.lastTopic, this.topics, this.topicIndex, topic);
+    index[at++] = keyStart;
+    index[at++] = keyLength;
+    index[at++] = valueStart;
+    index[at++] = valueLength;
+    index[at] = this.indexOf(this.lastHeader, this.headers, this.headerIndex, header);
     this.count++;
     return keyLength + valueLength;
   }
@@ -183,7 +207,7 @@ class BatchBuilder {
   take(before: PackedBatch['before'], after: PackedBatch['after']): PackedBatch {
     const batch: PackedBatch = {
       data: this.data,
-      index: Int32Array.from(this.index),
+      index: this.index.slice(0, this.count * FIELDS),
       topics: [...this.topics],
       headerValues: [...this.headers],
       before,
@@ -192,21 +216,30 @@ class BatchBuilder {
     this.data = new ArrayBuffer(Math.max(1 << 20, this.used));
     this.bytes = Buffer.from(this.data);
     this.used = 0;
-    this.index = [];
     this.topics.length = 0;
     this.topicIndex.clear();
+    this.lastTopic = { value: '', index: -1 };
     this.headers.length = 0;
     this.headerIndex.clear();
+    this.lastHeader = { value: '', index: -1 };
     this.count = 0;
     return batch;
   }
 
-  private indexOf(list: string[], map: Map<string, number>, value: string): number {
+  private indexOf(
+    last: { value: string; index: number },
+    list: string[],
+    map: Map<string, number>,
+    value: string,
+  ): number {
+    if (value === last.value && last.index >= 0) return last.index;
     let i = map.get(value);
     if (i === undefined) {
       i = list.push(value) - 1;
       map.set(value, i);
     }
+    last.value = value;
+    last.index = i;
     return i;
   }
 

@@ -118,3 +118,36 @@ describe('Avro long writing', () => {
     expect(longType.encode(1_763_000_000_123, Buffer.alloc(2), 0)).toBe(2 - want.length);
   });
 });
+
+describe('nullable union writing (patch)', () => {
+  // Each branch type beside null, in both orders; a union is its branch index (a long) then the value.
+  const branches: { schema: unknown; values: unknown[]; bad: unknown[] }[] = [
+    { schema: 'string', values: ['', 'x', '你好 👋'], bad: [5, 5n, Buffer.from('x')] },
+    { schema: 'long', values: [0, -1, 1n << 62n, Number.MAX_SAFE_INTEGER], bad: ['7', 1.5, 1n << 63n] },
+    { schema: 'int', values: [0, -5, 2 ** 31 - 1], bad: ['7', Buffer.alloc(1)] },
+    { schema: 'bytes', values: [Buffer.alloc(0), Buffer.from([1, 2, 3])], bad: ['x', 3] },
+    {
+      schema: { type: 'bytes', logicalType: 'decimal', precision: 10, scale: 2 },
+      values: ['0.00', '-12345678.90', '1.50'],
+      bad: [Buffer.from('x'), true],
+    },
+  ];
+
+  it('writes null or the other branch with its index, and refuses a value of neither', () => {
+    for (const { schema, values, bad } of branches) {
+      const branch = avroType(schema as never);
+      for (const nullFirst of [true, false]) {
+        const union = avroType((nullFirst ? ['null', schema] : [schema, 'null']) as never);
+        const nullIndex = nullFirst ? 0 : 1;
+        const index = (i: number) => avroType('long').toBuffer(i);
+        expect(union.toBuffer(null).equals(index(nullIndex))).toBe(true);
+        for (const v of values) {
+          const want = Buffer.concat([index(1 - nullIndex), branch.toBuffer(v)]);
+          expect(union.toBuffer(v).equals(want)).toBe(true);
+          expect(union.fromBuffer(want)).toEqual(branch.fromBuffer(branch.toBuffer(v)));
+        }
+        for (const v of [...bad, undefined]) expect(() => union.toBuffer(v)).toThrow();
+      }
+    }
+  });
+});
