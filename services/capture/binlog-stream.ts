@@ -238,7 +238,7 @@ export class BinlogStream {
           columns: entry.columnSchemas,
           primaryKey: tableMap ?? this.primaryKeys.get(rowsEvent.tableId),
           rows: rowsEvent.rows,
-          file: binlogSequence(binlogFile),
+          file: this.sequenceOf(binlogFile),
           offset: rowsEvent.nextPosition,
           tsMs: rowsEvent.timestamp,
           gtid: rowsEvent.gtid,
@@ -297,8 +297,33 @@ export class BinlogStream {
     }
   }
 
+  /** The sequence number of the binlog file, parsed once per file rather than for every rows event. */
+  private sequenceOf(binlogFile: string): number {
+    if (binlogFile !== this.lastFile.name)
+      this.lastFile = { name: binlogFile, seq: binlogSequence(binlogFile) };
+    return this.lastFile.seq;
+  }
+
+  private lastFile = { name: '', seq: 0 };
+
   private boundary(binlogFile: string, offset: number, tsMs: number, gtid: string | undefined): BoundaryItem {
     return { kind: 'boundary', binlogFile, offset, tsMs, gtid, gtidSet: this.zongji.gtidSet };
+  }
+
+  /** The next queued item, if one is waiting and no failure came first (no promise when there is one). */
+  poll(): BinlogItem | undefined {
+    if (this.failure) return undefined;
+    const item = this.queue.shift();
+    if (item !== undefined) this.taken(item);
+    return item;
+  }
+
+  private taken(item: BinlogItem): void {
+    this.queuedRows -= weight(item);
+    if (this.paused && this.queuedRows <= this.highWater / 2) {
+      this.paused = false;
+      this.socket()?.resume();
+    }
   }
 
   /**
@@ -312,11 +337,7 @@ export class BinlogStream {
       if (this.failure) throw this.failure;
       const item = this.queue.shift();
       if (item !== undefined) {
-        this.queuedRows -= weight(item);
-        if (this.paused && this.queuedRows <= this.highWater / 2) {
-          this.paused = false;
-          this.socket()?.resume();
-        }
+        this.taken(item);
         return item;
       }
       if (this.closed) return 'closed';

@@ -397,7 +397,7 @@ export class Capture {
           batchStartedAt > 0 && !commit.running
             ? Math.max(0, batchStartedAt + cfg.batch.lingerMs - now)
             : Math.min(1000, cfg.checkpointIntervalMs);
-        const item = await binlog.take(wait);
+        const item = binlog.poll() ?? (await binlog.take(wait));
         throwIfFailed(commit);
         if (this.controlLost !== undefined) {
           throw new TidemarkError(
@@ -529,14 +529,21 @@ export class Capture {
 
   /** The events counter of one table and op, looked up once rather than by labels for every rows event. */
   private eventCounter(item: RowsItem): { inc(n: number): void } {
+    const last = this.lastCounter;
+    if (last && last.op === item.op && last.table === item.table && last.db === item.db) return last.counter;
     const key = `${item.op}${tableName(item)}`;
     let counter = this.eventCounters.get(key);
     if (!counter) {
       counter = this.o.metrics.events.labels({ table: tableName(item), op: item.op });
       this.eventCounters.set(key, counter);
     }
+    this.lastCounter = { op: item.op, db: item.db, table: item.table, counter };
     return counter;
   }
+
+  /** The counter of the last rows event's table and op, which the next one usually shares. */
+  private lastCounter:
+    { op: string; db: string; table: string; counter: { inc(n: number): void } } | undefined;
 
   private readonly eventCounters = new Map<string, { inc(n: number): void }>();
 }
