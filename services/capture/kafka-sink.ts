@@ -141,7 +141,27 @@ function writeKey(buf: Buffer, key: string, pos: number): number {
   return n;
 }
 
-/** Records of the next transaction, packed into one buffer that moves to the producer thread at commit. */
+/** Bytes of a non-negative length as a Kafka record varint (zigzag: twice the length, 7 bits a byte). */
+function varintSize(length: number): number {
+  const z = length * 2;
+  return z < 0x80 ? 1 : z < 0x4000 ? 2 : z < 0x200000 ? 3 : z < 0x10000000 ? 4 : 5;
+}
+
+function writeVarint(buf: Buffer, at: number, length: number): number {
+  let z = length * 2;
+  while (z >= 0x80) {
+    buf[at++] = (z & 0x7f) | 0x80;
+    z = Math.floor(z / 0x80);
+  }
+  buf[at++] = z;
+  return at;
+}
+
+/**
+ * Records of the next transaction, packed into one buffer that moves to the producer thread at commit. Each
+ * record is packed as the end of a Kafka record, from its key on (key, value and the schema header, with
+ * their lengths), so the producer thread only puts its offset and time in front of it.
+ */
 export class BatchBuilder {
   private data = new ArrayBuffer(1 << 20);
   private bytes = Buffer.from(this.data);
@@ -155,11 +175,18 @@ export class BatchBuilder {
   /** The last topic and header looked up, which the next record almost always shares. */
   private lastTopic = { value: '', index: -1 };
   private lastHeader = { value: '', index: -1 };
+  /** Each header value's encoded header block: count, then key and value with their lengths. */
+  private readonly headerBlocks = new Map<string, Buffer>();
+  private lastBlock: { value: string; block: Buffer } = { value: '', block: Buffer.alloc(0) };
   count = 0;
+
+  /** `headerName`: the one header every record carries, with the value given to add(). */
+  constructor(private readonly headerName: string) {}
 
   /**
    * Appends one record whose value `write` puts at `pos` of the buffer (returning the end, or minus the
-   * bytes missing). Returns the record's bytes (key and value); a record over `limit` is not kept.
+   * bytes missing). Returns the record's packed bytes (key, value, header and their lengths); a record over
+   * `limit` is not kept.
    */
   add(
     topic: string,
@@ -168,35 +195,77 @@ export class BatchBuilder {
     write: (buf: Buffer, pos: number) => number,
     limit: number,
   ): number {
-    const keyStart = this.used;
-    this.reserve(3 * key.length + 256);
-    let keyLength = writeKey(this.bytes, key, keyStart);
-    let valueStart = keyStart + keyLength;
-    let end = write(this.bytes, valueStart);
-    if (end < 0) {
-      this.reserve(keyLength + (this.bytes.length - valueStart) - end);
-      keyLength = writeKey(this.bytes, key, keyStart);
-      valueStart = keyStart + keyLength;
-      end = write(this.bytes, valueStart);
+    const block = this.headerBlock(header);
+    for (;;) {
+      const start = this.used;
+      const head = 3 * key.length + 8;
+      if (start + head + block.length + 256 > this.bytes.length) this.grow(head + block.length + 256);
+      const bytes = this.bytes;
+      // The key's length is one byte below 64 bytes; a longer key is moved up for its longer length.
+      let keyStart = start + 1;
+      const keyLength = writeKey(bytes, key, keyStart);
+      if (keyLength >= 64) {
+        bytes.copyWithin(start + varintSize(keyLength), keyStart, keyStart + keyLength);
+        keyStart = start + varintSize(keyLength);
+      }
+      writeVarint(bytes, start, keyLength);
+      // The value's length is two bytes from 64 to 8191 bytes; the value moves when it needs another size.
+      const lengthAt = keyStart + keyLength;
+      const valueStart = lengthAt + 2;
+      const end = write(bytes, valueStart);
+      if (end < 0) {
+        this.grow(valueStart - start + (bytes.length - valueStart) - end + 8 + block.length);
+        continue;
+      }
+      const valueLength = end - valueStart;
+      const lengthSize = varintSize(valueLength);
+      const tailEnd = end + lengthSize - 2 + block.length;
+      if (tailEnd > bytes.length) {
+        this.grow(tailEnd - start + 8);
+        continue;
+      }
+      if (lengthSize !== 2) bytes.copyWithin(lengthAt + lengthSize, valueStart, end);
+      let at = writeVarint(bytes, lengthAt, valueLength) + valueLength;
+      for (let i = 0; i < block.length; i++) bytes[at++] = block[i]!;
+      const packed = tailEnd - start;
+      if (packed > limit) return packed;
+      this.used = tailEnd;
+      let i = this.count * FIELDS;
+      if (i + FIELDS > this.index.length) {
+        const grown = new Int32Array(this.index.length * 2);
+        grown.set(this.index);
+        this.index = grown;
+      }
+      const index = this.index;
+      index[i++] = this.indexOf(this.lastTopic, this.topics, this.topicIndex, topic);
+      index[i++] = keyStart;
+      index[i++] = keyLength;
+      index[i++] = start;
+      index[i++] = packed;
+      index[i] = this.indexOf(this.lastHeader, this.headers, this.headerIndex, header);
+      this.count++;
+      return packed;
     }
-    const valueLength = end - valueStart;
-    if (keyLength + valueLength > limit) return keyLength + valueLength;
-    this.used = end;
-    let at = this.count * FIELDS;
-    if (at + FIELDS > this.index.length) {
-      const grown = new Int32Array(this.index.length * 2);
-      grown.set(this.index);
-      this.index = grown;
+  }
+
+  private headerBlock(value: string): Buffer {
+    if (value === this.lastBlock.value && this.lastBlock.block.length > 0) return this.lastBlock.block;
+    let block = this.headerBlocks.get(value);
+    if (block === undefined) {
+      const name = Buffer.from(this.headerName);
+      const bytes = Buffer.from(value);
+      block = Buffer.alloc(
+        1 + varintSize(name.length) + name.length + varintSize(bytes.length) + bytes.length,
+      );
+      let at = writeVarint(block, 0, 1);
+      at = writeVarint(block, at, name.length);
+      at += name.copy(block, at);
+      at = writeVarint(block, at, bytes.length);
+      bytes.copy(block, at);
+      this.headerBlocks.set(value, block);
     }
-    const index = this.index;
-    index[at++] = this.indexOf(this.lastTopic, this.topics, this.topicIndex, topic);
-    index[at++] = keyStart;
-    index[at++] = keyLength;
-    index[at++] = valueStart;
-    index[at++] = valueLength;
-    index[at] = this.indexOf(this.lastHeader, this.headers, this.headerIndex, header);
-    this.count++;
-    return keyLength + valueLength;
+    this.lastBlock = { value, block };
+    return block;
   }
 
   get size(): number {
@@ -243,7 +312,8 @@ export class BatchBuilder {
     return i;
   }
 
-  private reserve(n: number): void {
+  /** Room for `n` more bytes after those in use (a record being packed starts again after it). */
+  private grow(n: number): void {
     if (this.used + n <= this.data.byteLength) return;
     const grown = new ArrayBuffer(Math.max(this.data.byteLength * 2, this.used + n));
     const bytes = Buffer.from(grown);
@@ -262,7 +332,7 @@ export class KafkaSink {
   /** Smallest max.message.bytes of the change topics written: one partition's batch must stay under it. */
   private batchLimit = Number.MAX_SAFE_INTEGER;
   private readonly publishedSchemas = new Set<string>();
-  private batch = new BatchBuilder();
+  private batch = new BatchBuilder(HEADER_SCHEMA);
   private pendingSchemas: PlainMessage[] = [];
 
   constructor(private readonly options: KafkaSinkOptions) {
@@ -273,7 +343,6 @@ export class KafkaSink {
       kafka: options.kafka,
       clientId: `${options.kafka.clientId}-capture-${options.captureId}`,
       transactionalId: `tidemark-capture-${options.captureId}`,
-      headerName: HEADER_SCHEMA,
       logger: options.logger,
     });
     this.admin = this.kafkaClient.admin();
@@ -428,7 +497,7 @@ export class KafkaSink {
 
   /** Drops what is buffered (after a failure, capture restarts from its last checkpoint). */
   discard(): void {
-    this.batch = new BatchBuilder();
+    this.batch = new BatchBuilder(HEADER_SCHEMA);
     for (const m of this.pendingSchemas) this.publishedSchemas.delete(m.headers[HEADER_SCHEMA] as string);
     this.pendingSchemas = [];
   }
@@ -446,7 +515,10 @@ export class KafkaSink {
       topic,
       messages: [{ key: probeKey, value: nonce, headers: { [HEADER_RECORD]: 'probe' } }],
     };
-    await this.producer.commit(new BatchBuilder().take([], [probe]), sendChunkBytes(this.batchLimit));
+    await this.producer.commit(
+      new BatchBuilder(HEADER_SCHEMA).take([], [probe]),
+      sendChunkBytes(this.batchLimit),
+    );
 
     const consumer = this.kafkaClient.consumer({
       groupId: `tidemark-capture-${this.options.captureId}-checkpoint-reader`,

@@ -18,13 +18,7 @@ export class ProducerClient {
   private nextId = 1;
   private failure: Error | undefined;
 
-  constructor(options: {
-    kafka: KafkaConfig;
-    transactionalId: string;
-    clientId: string;
-    headerName: string;
-    logger: Logger;
-  }) {
+  constructor(options: { kafka: KafkaConfig; transactionalId: string; clientId: string; logger: Logger }) {
     const log = options.logger.child({ component: 'kafkajs' });
     this.worker = spawnWorker({
       brokers: options.kafka.brokers,
@@ -32,7 +26,6 @@ export class ProducerClient {
       transactionalId: options.transactionalId,
       retries: options.kafka.retry.retries,
       initialRetryTimeMs: options.kafka.retry.initialRetryTimeMs,
-      headerName: options.headerName,
     });
     this.worker.on('message', (msg: FromProducer) => {
       if ('log' in msg) {

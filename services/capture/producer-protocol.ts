@@ -3,13 +3,16 @@
 
 import type { Message } from 'kafkajs';
 
-/** Records of one transaction: keys and values packed in `data`, described by `index`. */
+/**
+ * Records of one transaction packed in `data`, described by `index`. Each is the end of its Kafka record
+ * from the key on: key, value and header with their lengths, as the record batch carries them.
+ */
 export interface PackedBatch {
   data: ArrayBuffer;
-  /** Per record: topic index, key start, key length, value start, value length, header index. */
+  /** Per record: topic index, key start, key length, packed start, packed length, header index. */
   index: Int32Array;
   topics: string[];
-  /** Header values (schema versions) referenced by index. */
+  /** Header values (schema versions) referenced by index, already inside each packed record. */
   headerValues: string[];
   /** Small records sent first (schemas) and last (checkpoint), as plain messages. */
   before: { topic: string; messages: PlainMessage[] }[];
@@ -40,7 +43,6 @@ export interface ProducerWorkerData {
   transactionalId: string;
   retries: number;
   initialRetryTimeMs: number;
-  headerName: string;
 }
 
 /** Splits topic messages into groups of about `limit` bytes, keeping the order within each topic. */
@@ -72,6 +74,7 @@ export function chunkMessages(
 }
 
 function messageBytes(m: Message): number {
+  // A packed record's value holds its key and header too: counted a little over, never under.
   let n = 64 + (m.key?.length ?? 0) + ((m.value as Buffer | null)?.length ?? 0);
   for (const [k, v] of Object.entries(m.headers ?? {})) n += k.length + (v as Buffer | string).length;
   return n;

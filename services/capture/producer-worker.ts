@@ -54,18 +54,23 @@ const producer = kafka.producer({
   transactionTimeout: 60_000,
 });
 
+/** A record packed by the capture thread (patches/kafkajs: written after its offset and time as it is). */
+type PackedMessage = Message & { packedRecord: true };
+
 function unpack(batch: PackedBatch): { topic: string; messages: Message[] }[] {
   const bytes = Buffer.from(batch.data);
-  const headers = batch.headerValues.map((v) => ({ [data.headerName]: Buffer.from(v) }));
   const byTopic = batch.topics.map((topic) => ({ topic, messages: [] as Message[] }));
   const ix = batch.index;
   for (let i = 0; i < ix.length; i += FIELDS) {
-    const [t, ks, kl, vs, vl, h] = [ix[i], ix[i + 1], ix[i + 2], ix[i + 3], ix[i + 4], ix[i + 5]] as number[];
-    byTopic[t as number]?.messages.push({
-      key: bytes.subarray(ks, (ks as number) + (kl as number)),
-      value: bytes.subarray(vs, (vs as number) + (vl as number)),
-      headers: headers[h as number],
-    });
+    const keyStart = ix[i + 1]!;
+    const packedStart = ix[i + 3]!;
+    // The key is for the partitioner; the packed record (from its key on) is what the batch carries.
+    const message: PackedMessage = {
+      key: bytes.subarray(keyStart, keyStart + ix[i + 2]!),
+      value: bytes.subarray(packedStart, packedStart + ix[i + 4]!),
+      packedRecord: true,
+    };
+    byTopic[ix[i]!]?.messages.push(message);
   }
   const plain = (list: PackedBatch['before']) =>
     list.map(({ topic, messages }) => ({

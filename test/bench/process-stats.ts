@@ -2,7 +2,7 @@
 // /proc; and waiting for a local server to go quiet before a step.
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sleep } from '../../services/core/index.js';
 import { localServices } from '../support/local-services.js';
@@ -22,6 +22,33 @@ export function cpuSecondsOf(pid: number | undefined): number | undefined {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * CPU seconds of a process's main thread and of its other threads now alive (Node workers, V8's compiler
+ * and garbage-collector helpers, libuv's pool: Node names them all alike); undefined when it is not running.
+ */
+export function threadCpuOf(pid: number | undefined): { main: number; others: number } | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    let main = 0;
+    let others = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      let stat: string;
+      try {
+        stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      } catch {
+        continue; // the thread ended meanwhile
+      }
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const seconds = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+      if (Number(tid) === pid) main += seconds;
+      else others += seconds;
+    }
+    return { main, others };
   } catch {
     return undefined;
   }

@@ -9,7 +9,7 @@ import { KafkaSink } from '../../../services/capture/kafka-sink.js';
 import { configSchema, createKafka, createLogger } from '../../../services/core/index.js';
 import { CaptureProcess } from '../../support/capture-process.js';
 import { localServices, uniqueName } from '../../support/local-services.js';
-import { cpuSecondsOf, peakRssOf } from '../process-stats.js';
+import { cpuSecondsOf, peakRssOf, threadCpuOf } from '../process-stats.js';
 import { report, type Measurement } from '../measure.js';
 
 const ROWS_BATCHED = Number(process.env.BENCH_ROWS ?? 1_000_000);
@@ -135,6 +135,7 @@ async function captureRange(
   try {
     await proc.waitForStatus('streaming', 120_000);
     const cpuAtStart = cpuSecondsOf(proc.pid) ?? 0;
+    const threadsAtStart = threadCpuOf(proc.pid);
     const startedMs = Date.now();
     let endedMs: number;
     // Polled every 100 ms (a busier probe costs the machine CPU); the end is the time capture wrote the
@@ -148,6 +149,13 @@ async function captureRange(
       }
       if (cpuSecondsOf(proc.pid) === undefined) throw new Error(`capture exited; log: ${proc.logFile}`);
       await new Promise((r) => setTimeout(r, 100));
+    }
+    const threads = threadCpuOf(proc.pid);
+    if (threads && threadsAtStart) {
+      // The same work has cost from 6 to 10 CPU-seconds from run to run: which threads it went to.
+      console.log(
+        `  (${name}: CPU of its main thread ${(threads.main - threadsAtStart.main).toFixed(2)} s, of its other threads — the Kafka producer thread, V8's compiler and collector helpers — ${(threads.others - threadsAtStart.others).toFixed(2)} s)`,
+      );
     }
     return {
       name,
