@@ -335,11 +335,8 @@ export class BinlogStream {
     for (;;) {
       // A failure wins over queued items: they are read again after the restart from the checkpoint.
       if (this.failure) throw this.failure;
-      const item = this.queue.shift();
-      if (item !== undefined) {
-        this.taken(item);
-        return item;
-      }
+      const item = this.poll();
+      if (item !== undefined) return item;
       if (this.closed) return 'closed';
       if (this.nudged) {
         this.nudged = false;

@@ -167,15 +167,7 @@ export class Capture {
           captureId: this.captureId,
           sourceServerId: info.serverId,
           tables,
-          streamFrom: checkpoint && {
-            binlogFile: checkpoint.binlogFile,
-            binlogOffset: checkpoint.binlogOffset,
-          },
-          retrying: checkpoint?.snapshot && {
-            binlogFile: checkpoint.snapshot.binlogFile,
-            binlogOffset: checkpoint.snapshot.binlogOffset,
-            startedMs: checkpoint.tsMs,
-          },
+          interrupted: checkpoint,
           shapeFor: (schema) => this.shapeOf(schema),
           // Once progress is committed, a retry must resume this snapshot's stream position, not start afresh.
           onCommitted: (progress) => {

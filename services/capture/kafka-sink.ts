@@ -177,7 +177,6 @@ export class BatchBuilder {
   private lastHeader = { value: '', index: -1 };
   /** Each header value's encoded header block: count, then key and value with their lengths. */
   private readonly headerBlocks = new Map<string, Buffer>();
-  private lastBlock: { value: string; block: Buffer } = { value: '', block: Buffer.alloc(0) };
   count = 0;
 
   /** `headerName`: the one header every record carries, with the value given to add(). */
@@ -249,7 +248,6 @@ export class BatchBuilder {
   }
 
   private headerBlock(value: string): Buffer {
-    if (value === this.lastBlock.value && this.lastBlock.block.length > 0) return this.lastBlock.block;
     let block = this.headerBlocks.get(value);
     if (block === undefined) {
       const name = Buffer.from(this.headerName);
@@ -264,7 +262,6 @@ export class BatchBuilder {
       bytes.copy(block, at);
       this.headerBlocks.set(value, block);
     }
-    this.lastBlock = { value, block };
     return block;
   }
 

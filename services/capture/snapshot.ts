@@ -102,10 +102,11 @@ export interface SnapshotOptions {
   /** The source's server_id, recorded in every event. */
   sourceServerId: number;
   tables: readonly TableId[];
-  /** Where streaming continues afterwards: an earlier interrupted snapshot's position, or this one's. */
-  streamFrom: BinlogPoint | undefined;
-  /** The interrupted snapshot this one retries, if any: where it read and when it started. */
-  retrying?: (BinlogPoint & { startedMs: number }) | null | undefined;
+  /**
+   * The checkpoint of an interrupted snapshot, if any: streaming continues from its position afterwards
+   * (else from this snapshot's), and a retry that reads where it read repeats its event time.
+   */
+  interrupted: Checkpoint | undefined;
   shapeFor: (schema: TableSchema) => TableShape;
   /** Called after each batch of the snapshot is committed, with the checkpoint committed with it. */
   onCommitted?: (checkpoint: Checkpoint) => void;
@@ -124,15 +125,17 @@ export async function takeSnapshot(o: SnapshotOptions): Promise<Checkpoint> {
   const conn = raw.promise();
   try {
     const at = await openConsistentRead(conn, o.isMariaDb);
-    const streamFrom = o.streamFrom ?? at;
+    const interrupted = o.interrupted;
+    const streamFrom: BinlogPoint = interrupted
+      ? { binlogFile: interrupted.binlogFile, binlogOffset: interrupted.binlogOffset }
+      : at;
     const names = o.tables.map(tableName);
     const clock = Date.now();
     // A retry that reads at the interrupted snapshot's position repeats its events: same positions, so the
     // same event time too (a position never carries two different events).
-    const retry = o.retrying;
-    const sameRead =
-      retry != null && retry.binlogFile === at.binlogFile && retry.binlogOffset === at.binlogOffset;
-    const startedMs = sameRead ? retry.startedMs : clock;
+    const before = interrupted?.snapshot;
+    const sameRead = before?.binlogFile === at.binlogFile && before.binlogOffset === at.binlogOffset;
+    const startedMs = sameRead && interrupted ? interrupted.tsMs : clock;
     const progress = (completed: boolean): Checkpoint => ({
       captureId: o.captureId,
       phase: completed ? 'streaming' : 'snapshot',
