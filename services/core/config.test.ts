@@ -87,6 +87,16 @@ describe('loadConfig', () => {
     expect(err.hint).toContain('TIDEMARK__');
   });
 
+  it('takes a deflate level of 1 to 9 for the cold archive, 1 unless given', () => {
+    const tier = (level: string) => `${minimal}tier:\n  cold:\n    url: dir:/tmp/archive\n${level}`;
+    expect(loadConfig({ file: configFile(tier('')), env: {} }).tier?.cold?.deflateLevel).toBe(1);
+    expect(
+      loadConfig({ file: configFile(tier('    deflateLevel: 9\n')), env: {} }).tier?.cold?.deflateLevel,
+    ).toBe(9);
+    const err = errorOf(() => loadConfig({ file: configFile(tier('    deflateLevel: 0\n')), env: {} }));
+    expect(err.message).toMatch(/tier\.cold\.deflateLevel: .*1/);
+  });
+
   it('says which file is missing and where the example lives', () => {
     const err = errorOf(() => loadConfig({ file: '/nonexistent/tidemark.yaml', env: {} }));
     expect(err.code).toBe('CONFIG_NOT_FOUND');

@@ -141,7 +141,6 @@ export interface ColdArchiveOptions {
   metrics: TierMetrics;
   /** Open files of all partitions together are cut when they hold more than this. */
   maxOpenBytes?: number;
-  deflateLevel?: number;
 }
 
 function compareValues(a: RowValue, b: RowValue): number {
@@ -416,7 +415,7 @@ export class ColdArchive implements TierSink {
     const avroBody = await writeAvroContainer(codec.schema, file.records, {
       name: key,
       codec: codecName,
-      deflateLevel: this.o.deflateLevel ?? 6,
+      deflateLevel: this.o.config.deflateLevel,
       metadata: {
         'tidemark.table': `${db}.${table}`,
         'tidemark.topic': topic,
