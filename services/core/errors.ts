@@ -29,6 +29,8 @@ export type ErrorCode =
   /** A restore target already holds data and --force was not given. */
   | 'TARGET_NOT_EMPTY'
   | 'TARGET_UNAVAILABLE'
+  /** A Kafka offset beyond 2^53, which the cold archive cannot count exactly. */
+  | 'OFFSET_UNSUPPORTED'
   | 'INTERNAL';
 
 export class TidemarkError extends Error {

@@ -119,6 +119,35 @@ describe('kafkajs record decoding (patch)', () => {
   });
 });
 
+describe('kafkajs header values (patch)', () => {
+  it('gives records whose header repeats the last value of its key that same Buffer, holding its own bytes', async () => {
+    const big = 'b'.repeat(300);
+    const values = ['v1', 'v1', 'v1', 'v2', 'v2', 'v1', big, big];
+    const messages = values.map((v, i) => ({ key: `${i}`, value: 'x', headers: { 'tidemark.schema': v } }));
+    const now = 1_763_000_000_000;
+    const encoded = encodeUncompressedRecordBatch({
+      messages,
+      dateNow: now,
+      firstTimestamp: now,
+      maxTimestamp: now,
+      firstSequence: 0,
+    }).buffer;
+    const { records } = await decodeBatch(new Decoder(encoded));
+    const got = records.map((r) => r.headers['tidemark.schema'] as Buffer);
+    expect(got.map(String)).toEqual(values);
+    expect(got[1]).toBe(got[0]);
+    expect(got[2]).toBe(got[0]);
+    expect(got[4]).toBe(got[3]);
+    expect(got[5]).not.toBe(got[0]);
+    expect(got[5]!.equals(got[0]!)).toBe(true);
+    // Values over 256 bytes are views of the fetched bytes, one per record, as kafkajs gives them.
+    expect(got[7]).not.toBe(got[6]);
+    // A kept value is a copy: the fetched bytes can be reused without changing it.
+    encoded.fill(0);
+    expect(String(got[0])).toBe('v1');
+  });
+});
+
 describe('kafkajs fetched batch (patch)', () => {
   const Batch = require('kafkajs/src/consumer/batch') as new (
     topic: string,

@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import {
   configSchema,
   createLogger,
+  formatPosition,
   HEADER_SCHEMA,
   listManifestEntries,
   LocalDirObjectStore,
@@ -295,6 +296,42 @@ describe('cold archive', () => {
     expect(await errorOf(readDataFile(first.store, written[0]!, undefined))).toMatchObject({
       code: 'KEY_MISSING',
     });
+  });
+
+  it('without statistics columns, reads only times and positions: the same ranges, no column stats', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tm-cold-'));
+    const { store, sink } = archive(dir, { columnStats: {} });
+    const ctx = new FakePartition();
+    await sink.apply(batch([3, 1, 2, 0].map((o, i) => message(i, T0 + o * 1000))), ctx);
+    await sink.idle();
+    const [entry] = await entries(store);
+    expect(entry).toMatchObject({
+      first_offset: 0n,
+      last_offset: 3n,
+      rows: 4n,
+      min_ts_ms: BigInt(T0),
+      max_ts_ms: BigInt(T0 + 3000),
+      first_pos: formatPosition({ file: 1, offset: 1000, row: 0 }),
+      last_pos: formatPosition({ file: 1, offset: 1030, row: 0 }),
+      positions_ascending: true,
+      column_stats: {},
+    });
+    const file = await readAvroFile(await store.get(entry!.object_key), 'f');
+    expect(file.records).toHaveLength(4);
+    // Bytes that do not decode still stop the partition, though the images are skipped rather than read.
+    const bad = { ...message(4, T0), value: Buffer.from([1, 2, 3]) };
+    const err = await errorOf(sink.apply(batch([bad]), ctx));
+    expect(err).toMatchObject({ code: 'EVENT_UNREADABLE' });
+  });
+
+  it('refuses an offset beyond 2^53 rather than rounding it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tm-cold-'));
+    const { sink } = archive(dir);
+    const ctx = new FakePartition();
+    ctx.committedOffset = { offset: 2n ** 53n + 1n, metadata: null };
+    const err = await errorOf(sink.apply(batch([message(0, T0)]), ctx));
+    expect(err).toMatchObject({ code: 'OFFSET_UNSUPPORTED' });
+    expect(err.message).toContain('t.chat.messages[0] is at offset 9007199254740993');
   });
 
   it('stops on an event it cannot read, naming topic, partition and offset', async () => {

@@ -40,7 +40,7 @@ const CUT_METADATA = 'tidemark-cut:';
 const HOUR_MS = 3_600_000;
 
 /** The committed-offset metadata that records where the file starting at the committed offset ends. */
-export function cutMetadata(lastOffset: bigint): string {
+export function cutMetadata(lastOffset: bigint | number): string {
   return `${CUT_METADATA}${lastOffset}`;
 }
 
@@ -74,8 +74,9 @@ export function keyringFromConfig(encryption: ColdConfig['encryption']): Keyring
 
 /** Only what the archive needs of each event: times, positions and the columns with min/max. */
 interface Projected {
-  before: Record<string, RowValue> | null;
-  after: Record<string, RowValue> | null;
+  /** Absent when the table has no columns with statistics. */
+  before?: Record<string, RowValue> | null;
+  after?: Record<string, RowValue> | null;
   /** Plain numbers, or bigints when a statistics column needs bigint longs. */
   ts_ms: bigint | number;
   pos: { file: bigint | number; offset: bigint | number; row: bigint | number; gtid: string | null };
@@ -89,10 +90,12 @@ interface Projection {
   statFields: [string, string][];
 }
 
+// Offsets are numbers inside the archive (exact up to 2^53, which no partition reaches: offsetOf checks),
+// bigints where they leave it (committed offsets, keys, manifest entries).
 interface OpenFile {
   projection: Projection;
-  start: bigint;
-  lastOffset: bigint;
+  start: number;
+  lastOffset: number;
   records: Buffer[];
   bytes: number;
   hour: number;
@@ -109,11 +112,11 @@ interface OpenFile {
 interface PartitionState {
   generation: number;
   /** First offset of the next file: the offset after the previous one. */
-  next: bigint;
+  next: number;
   /** Offsets up to here are in the open file or archived; a retried batch skips them. */
-  seen: bigint;
+  seen: number;
   /** Where the first file must end, as recorded before a crash. */
-  forcedEnd: bigint | undefined;
+  forcedEnd: number | undefined;
   file: OpenFile | undefined;
   /**
    * The file cut last, on its way to the store while the next one fills. The next cut waits for it (its
@@ -150,6 +153,19 @@ function compareValues(a: RowValue, b: RowValue): number {
     return a < b ? -1 : a > b ? 1 : 0;
   }
   return 0;
+}
+
+/** An offset as a number, exact: one beyond 2^53 is refused rather than rounded. */
+function offsetOf(offset: bigint | string, topic: string, partition: number): number {
+  const n = Number(offset);
+  if (n > Number.MAX_SAFE_INTEGER) {
+    throw new TidemarkError(
+      'OFFSET_UNSUPPORTED',
+      `${topic}[${partition}] is at offset ${offset}, beyond 2^53, which the cold archive cannot count exactly`,
+      { hint: 'archive this partition from a new topic (offsets start again at 0)' },
+    );
+  }
+  return n;
 }
 
 function valueText(v: RowValue): string | null {
@@ -215,17 +231,23 @@ export class ColdArchive implements TierSink {
     return run;
   }
 
-  private async stateFor(id: string, ctx: PartitionContext): Promise<PartitionState> {
+  private async stateFor(topic: string, partition: number, ctx: PartitionContext): Promise<PartitionState> {
+    const id = `${topic}[${partition}]`;
     const known = this.partitions.get(id);
     if (known && known.generation === ctx.generation) return known;
     if (known?.file) this.openBytes -= known.file.bytes;
     const committed = await ctx.committed();
-    const start = committed.offset >= 0n ? committed.offset : await ctx.lowWatermark();
+    const start = offsetOf(
+      committed.offset >= 0n ? committed.offset : await ctx.lowWatermark(),
+      topic,
+      partition,
+    );
+    const cutAt = parseCutMetadata(committed.metadata);
     const state: PartitionState = {
       generation: ctx.generation,
       next: start,
-      seen: start - 1n,
-      forcedEnd: parseCutMetadata(committed.metadata),
+      seen: start - 1,
+      forcedEnd: cutAt === undefined ? undefined : offsetOf(cutAt, topic, partition),
       file: undefined,
       upload: undefined,
     };
@@ -239,22 +261,24 @@ export class ColdArchive implements TierSink {
 
   private async applyLocked(batch: PartitionBatch, ctx: PartitionContext): Promise<void> {
     const { topic, partition } = batch;
-    const id = `${topic}[${partition}]`;
-    const state = await this.stateFor(id, ctx);
+    const state = await this.stateFor(topic, partition, ctx);
     const rotate = this.o.config.rotate;
     for (const message of batch.messages) {
-      const offset = BigInt(message.offset);
+      const offset = offsetOf(message.offset, topic, partition);
       if (offset <= state.seen) continue;
       // Known schema versions without a promise per event, and without decoding the header while it
-      // repeats the previous event's bytes.
+      // repeats the previous event's bytes (kafkajs gives a repeated header value as the same Buffer).
       const header = message.headers?.[HEADER_SCHEMA];
+      const last = this.lastHeader;
       let projection: Projection | undefined;
-      if (Buffer.isBuffer(header) && this.lastHeader !== undefined && header.equals(this.lastHeader.bytes)) {
-        projection = this.lastHeader.projection;
+      if (
+        last !== undefined &&
+        (header === last.bytes || (Buffer.isBuffer(header) && header.equals(last.bytes)))
+      ) {
+        projection = last.projection;
       } else {
         projection = this.projections.get(header?.toString() ?? '');
-        if (projection && Buffer.isBuffer(header))
-          this.lastHeader = { bytes: Buffer.from(header), projection };
+        if (projection && Buffer.isBuffer(header)) this.lastHeader = { bytes: header, projection };
       }
       projection ??= await this.projectionFor(topic, partition, message);
       const event = this.decode(projection, topic, partition, message);
@@ -295,14 +319,15 @@ export class ColdArchive implements TierSink {
     projection: Projection,
     event: Projected,
     value: Buffer,
-    offset: bigint,
+    offset: number,
     ts: number,
   ): void {
-    const pos: Position = {
-      file: Number(event.pos.file),
-      offset: Number(event.pos.offset),
-      row: Number(event.pos.row),
-    };
+    const p = event.pos;
+    // Numbers already unless a statistics column made the reader's longs bigints.
+    const pos: Position =
+      typeof p.file === 'number' && typeof p.offset === 'number' && typeof p.row === 'number'
+        ? (p as Position)
+        : { file: Number(p.file), offset: Number(p.offset), row: Number(p.row) };
     let file = state.file;
     if (!file) {
       file = {
@@ -362,8 +387,8 @@ export class ColdArchive implements TierSink {
     // offset to this file's start, past the file before.
     await this.settle(state);
     const last = file.lastOffset;
-    if (state.forcedEnd !== last) await ctx.commit(file.start, cutMetadata(last));
-    state.next = last + 1n;
+    if (state.forcedEnd !== last) await ctx.commit(BigInt(file.start), cutMetadata(last));
+    state.next = last + 1;
     state.forcedEnd = undefined;
     state.file = undefined;
     // Counted among the open files no more: at most one file per partition uploads at a time.
@@ -406,10 +431,11 @@ export class ColdArchive implements TierSink {
 
   /** The file, then its manifest entry, then the committed offset past it. */
   private async store({ file, topic, partition, ctx }: Upload): Promise<void> {
-    const last = file.lastOffset;
+    const first = BigInt(file.start);
+    const last = BigInt(file.lastOffset);
     const { codec } = file.projection;
     const { db, table } = codec.table;
-    const id = { db, table, tsMs: file.minTs, partition, firstOffset: file.start, lastOffset: last };
+    const id = { db, table, tsMs: file.minTs, partition, firstOffset: first, lastOffset: last };
     const key = changeFileKey(this.o.config.prefix, id);
     const codecName = this.o.config.codec;
     const avroBody = await writeAvroContainer(codec.schema, file.records, {
@@ -420,7 +446,7 @@ export class ColdArchive implements TierSink {
         'tidemark.table': `${db}.${table}`,
         'tidemark.topic': topic,
         'tidemark.partition': String(partition),
-        'tidemark.first_offset': file.start.toString(),
+        'tidemark.first_offset': first.toString(),
         'tidemark.last_offset': last.toString(),
       },
     });
@@ -430,7 +456,7 @@ export class ColdArchive implements TierSink {
       table: `${db}.${table}`,
       object_key: key,
       partition,
-      first_offset: file.start,
+      first_offset: first,
       last_offset: last,
       first_pos: formatPosition(file.firstPos),
       last_pos: formatPosition(file.lastPos),
@@ -491,10 +517,12 @@ export class ColdArchive implements TierSink {
     const row = before[1];
     const rowFields = row.fields.filter((f) => wanted.has(String(f['tidemark.column'])));
     const statFields = rowFields.map((f): [string, string] => [String(f.name), String(f['tidemark.column'])]);
+    // The images only when they have columns with statistics; otherwise they are skipped, not read.
+    const wantedFields = rowFields.length > 0 ? ['before', 'after', 'ts_ms', 'pos'] : ['ts_ms', 'pos'];
     const readerSchema = {
       ...envelope,
       fields: envelope.fields
-        .filter((f) => ['before', 'after', 'ts_ms', 'pos'].includes(f.name))
+        .filter((f) => wantedFields.includes(f.name))
         .map((f) => (f.name === 'before' ? { ...f, type: ['null', { ...row, fields: rowFields }] } : f)),
     };
     // Times and positions fit a double; bigint longs (slower) only when a statistics column needs them.
