@@ -97,6 +97,15 @@ export function everyServerCpu(): Map<Server, number> {
   return out;
 }
 
+/** What each local server used since `before` (from everyServerCpu), e.g. "kafka 4.1 s, mariadb 0.3 s". */
+export function serverCpuSince(before: Map<Server, number>): string {
+  const parts = [...everyServerCpu()]
+    .map(([name, cpu]) => [name, cpu - (before.get(name) ?? cpu)] as const)
+    .filter(([, used]) => used >= 0.05)
+    .map(([name, used]) => `${name} ${used.toFixed(1)} s`);
+  return parts.join(', ') || 'none measurable';
+}
+
 /**
  * Waits until a server has been nearly idle for a second (at most limitMs): a previous step's writes
  * (InnoDB flushing, FerretDB's SQLite, a daemon stopped in the middle of a write) would otherwise weigh on

@@ -9,7 +9,7 @@ import { KafkaSink } from '../../../services/capture/kafka-sink.js';
 import { configSchema, createKafka, createLogger } from '../../../services/core/index.js';
 import { CaptureProcess } from '../../support/capture-process.js';
 import { localServices, uniqueName } from '../../support/local-services.js';
-import { cpuSecondsOf, peakRssOf, threadCpuOf } from '../process-stats.js';
+import { cpuSecondsOf, everyServerCpu, peakRssOf, serverCpuSince, threadCpuOf } from '../process-stats.js';
 import { report, type Measurement } from '../measure.js';
 
 const ROWS_BATCHED = Number(process.env.BENCH_ROWS ?? 1_000_000);
@@ -136,6 +136,7 @@ async function captureRange(
     await proc.waitForStatus('streaming', 120_000);
     const cpuAtStart = cpuSecondsOf(proc.pid) ?? 0;
     const threadsAtStart = threadCpuOf(proc.pid);
+    const serversAtStart = everyServerCpu();
     const startedMs = Date.now();
     let endedMs: number;
     // Polled every 100 ms (a busier probe costs the machine CPU); the end is the time capture wrote the
@@ -151,10 +152,12 @@ async function captureRange(
       await new Promise((r) => setTimeout(r, 100));
     }
     const threads = threadCpuOf(proc.pid);
+    const servers = serverCpuSince(serversAtStart);
     if (threads && threadsAtStart) {
-      // The same work has cost from 6 to 10 CPU-seconds from run to run: which threads it went to.
+      // The same work has cost from 6 to 10 CPU-seconds from run to run: which threads it went to, and
+      // what the servers (Kafka storing, MariaDB sending the binlog) used on the same two cores meanwhile.
       console.log(
-        `  (${name}: CPU of its main thread ${(threads.main - threadsAtStart.main).toFixed(2)} s, of its other threads — the Kafka producer thread, V8's compiler and collector helpers — ${(threads.others - threadsAtStart.others).toFixed(2)} s)`,
+        `  (${name}: CPU of its main thread ${(threads.main - threadsAtStart.main).toFixed(2)} s, of its other threads — the Kafka producer thread, V8's compiler and collector helpers — ${(threads.others - threadsAtStart.others).toFixed(2)} s; server CPU meanwhile: ${servers})`,
       );
     }
     return {

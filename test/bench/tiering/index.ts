@@ -41,7 +41,7 @@ import { MESSAGES_TABLE, messageBody, messageTime } from '../chat-messages.js';
 import { logTail, removeProcess } from '../daemon.js';
 import { fmt, positiveNumber, rate, report, step, type Measurement } from '../measure.js';
 import { errorText, printFailures, printTargets, type Target } from '../outcome.js';
-import { cpuSecondsOf, everyServerCpu, peakRssOf, settle } from '../process-stats.js';
+import { cpuSecondsOf, everyServerCpu, peakRssOf, serverCpuSince, settle } from '../process-stats.js';
 import { deleteTopics, dropMongoDatabases } from '../scratch.js';
 
 const EVENTS = Math.floor(positiveNumber('BENCH_EVENTS', 1_000_000));
@@ -119,12 +119,7 @@ function replicaDocument(codec: TableCodec, event: ChangeEvent): Document {
 async function withServerCpu<T>(label: string, work: () => Promise<T>): Promise<T> {
   const before = everyServerCpu();
   const result = await work();
-  const after = everyServerCpu();
-  const parts = [...after]
-    .map(([name, cpu]) => [name, cpu - (before.get(name) ?? cpu)] as const)
-    .filter(([, used]) => used >= 0.05)
-    .map(([name, used]) => `${name} ${used.toFixed(1)} s`);
-  console.log(`  (${label}: server CPU meanwhile: ${parts.join(', ') || 'none measurable'})`);
+  console.log(`  (${label}: server CPU meanwhile: ${serverCpuSince(before)})`);
   return result;
 }
 
