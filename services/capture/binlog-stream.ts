@@ -98,6 +98,13 @@ export class BinlogStream {
   private failure: Error | undefined;
   private closed = false;
   private wake: (() => void) | undefined;
+  /**
+   * The timer of a waiting take(), and when it fires. Items wake a waiter without clearing it: a take()
+   * whose deadline is no earlier reuses it (waking at its time and waiting again for the rest), so a busy
+   * stream arms about one timer per wait period rather than one per item.
+   */
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = 0;
   /** Wall-clock time of the last event or heartbeat from the server, to tell a silent stall. */
   lastEventAt = Date.now();
   private readonly primaryKeys = new Map<number, number[]>();
@@ -167,6 +174,8 @@ export class BinlogStream {
     this.zongji.removeAllListeners('binlog');
     this.zongji.on('error', () => undefined);
     this.zongji.stop();
+    clearTimeout(this.timer);
+    this.timer = undefined;
     this.wake?.();
   }
 
@@ -345,11 +354,15 @@ export class BinlogStream {
       const wait = deadline - Date.now();
       if (wait <= 0) return 'idle';
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, wait);
-        this.wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
+        this.wake = resolve;
+        if (this.timer === undefined || this.timerAt > deadline) {
+          clearTimeout(this.timer);
+          this.timerAt = deadline;
+          this.timer = setTimeout(() => {
+            this.timer = undefined;
+            this.wake?.();
+          }, wait);
+        }
       });
       this.wake = undefined;
     }

@@ -334,6 +334,8 @@ export class Capture {
     let written = from;
     let batchStartedAt = 0;
     let inflight: Promise<void> | undefined;
+    // Counts of a session that failed before its commit were never sent: the new session reads them again.
+    this.takeEventCounts();
     // A commit that fails while the stream is idle is noticed at the next item, not left unobserved.
     const commit: { failure?: Error; running: boolean } = { running: false };
 
@@ -356,11 +358,14 @@ export class Capture {
       await inflight;
       throwIfFailed(commit);
       const stop = this.o.metrics.commitSeconds.startTimer();
+      const counts = this.takeEventCounts();
+      this.o.metrics.queueDepth.set(binlog.depth);
       commit.running = true;
       inflight = sink.commit(checkpoint).then(
         () => {
           commit.running = false;
           stop();
+          for (const [counter, n] of counts) counter.inc(n);
           if (checkpoint) this.noteCheckpoint(checkpoint);
           binlog.nudge();
         },
@@ -397,10 +402,10 @@ export class Capture {
             `lost the control connection that holds the leadership lock: ${this.controlLost.message}`,
           );
         }
-        this.o.metrics.queueDepth.set(binlog.depth);
         if (item === 'closed') break;
         if (item !== 'idle' && this.o.metrics.sourceSilentNow()) this.o.metrics.setSourceSilent(false);
         if (item === 'idle') {
+          this.o.metrics.queueDepth.set(binlog.depth);
           const silentMs = Date.now() - binlog.lastEventAt;
           this.o.metrics.setSourceSilent(silentMs > cfg.silentAfterSeconds * 1000);
           if (silentMs > cfg.silentAfterSeconds * 1000) {
@@ -516,17 +521,32 @@ export class Capture {
       };
       sink.add(codec, event);
     }
-    this.eventCounter(item).inc(rows.length);
+    this.eventCounter(item).pending += rows.length;
+  }
+
+  /**
+   * Events counted since the last batch went to Kafka, per table and op: they reach the Prometheus
+   * counter once their transaction committed (the counter says "sent to Kafka"), and a rows event costs
+   * an addition rather than a labelled increment.
+   */
+  private takeEventCounts(): [{ inc(n: number): void }, number][] {
+    const out: [{ inc(n: number): void }, number][] = [];
+    for (const counter of this.eventCounters.values()) {
+      if (counter.pending === 0) continue;
+      out.push([counter.child, counter.pending]);
+      counter.pending = 0;
+    }
+    return out;
   }
 
   /** The events counter of one table and op, looked up once rather than by labels for every rows event. */
-  private eventCounter(item: RowsItem): { inc(n: number): void } {
+  private eventCounter(item: RowsItem): PendingCount {
     const last = this.lastCounter;
     if (last && last.op === item.op && last.table === item.table && last.db === item.db) return last.counter;
     const key = `${item.op}${tableName(item)}`;
     let counter = this.eventCounters.get(key);
     if (!counter) {
-      counter = this.o.metrics.events.labels({ table: tableName(item), op: item.op });
+      counter = { child: this.o.metrics.events.labels({ table: tableName(item), op: item.op }), pending: 0 };
       this.eventCounters.set(key, counter);
     }
     this.lastCounter = { op: item.op, db: item.db, table: item.table, counter };
@@ -534,10 +554,14 @@ export class Capture {
   }
 
   /** The counter of the last rows event's table and op, which the next one usually shares. */
-  private lastCounter:
-    { op: string; db: string; table: string; counter: { inc(n: number): void } } | undefined;
+  private lastCounter: { op: string; db: string; table: string; counter: PendingCount } | undefined;
 
-  private readonly eventCounters = new Map<string, { inc(n: number): void }>();
+  private readonly eventCounters = new Map<string, PendingCount>();
+}
+
+interface PendingCount {
+  child: { inc(n: number): void };
+  pending: number;
 }
 
 interface LastShape {
