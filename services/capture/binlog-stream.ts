@@ -205,7 +205,12 @@ export class BinlogStream {
       this.paused = true;
       this.socket()?.pause();
     }
-    this.wake?.();
+    // The first item wakes a waiting take(); the others of the same chunk find it awake.
+    const wake = this.wake;
+    if (wake !== undefined) {
+      this.wake = undefined;
+      wake();
+    }
   }
 
   private socket(): { pause(): void; resume(): void } | undefined {

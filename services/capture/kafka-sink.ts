@@ -279,7 +279,8 @@ export class BatchBuilder {
       before,
       after,
     };
-    this.data = new ArrayBuffer(Math.max(1 << 20, this.used));
+    // Room for a batch a quarter larger than this one: the next seldom needs to grow (a copy of all so far).
+    this.data = new ArrayBuffer(Math.max(1 << 20, Math.ceil(this.used * 1.25)));
     this.bytes = Buffer.from(this.data);
     this.used = 0;
     this.topics.length = 0;

@@ -19,6 +19,10 @@ describe('Avro string writing (patch)', () => {
     'a',
     '["12345"]',
     '2024-03-01 10:03:11.123456',
+    // Around the longest string written character by character (32), and the one-byte length (63).
+    'x'.repeat(32),
+    'x'.repeat(33),
+    `${'x'.repeat(31)}é`,
     'x'.repeat(63),
     'x'.repeat(64),
     'x'.repeat(65),
