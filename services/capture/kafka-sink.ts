@@ -224,8 +224,7 @@ export class BatchBuilder {
         continue;
       }
       if (lengthSize !== 2) bytes.copyWithin(lengthAt + lengthSize, valueStart, end);
-      let at = writeVarint(bytes, lengthAt, valueLength) + valueLength;
-      for (let i = 0; i < block.length; i++) bytes[at++] = block[i]!;
+      bytes.set(block, writeVarint(bytes, lengthAt, valueLength) + valueLength);
       const packed = tailEnd - start;
       if (packed > limit) return packed;
       this.used = tailEnd;

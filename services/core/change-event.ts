@@ -283,8 +283,7 @@ export class TableCodec {
     head.after = null;
     if (end < 0) return end - source.length;
     if (end + source.length > buf.length) return buf.length - (end + source.length);
-    // A few dozen bytes: a loop costs less than Buffer#copy's native call.
-    for (let i = 0; i < source.length; i++) buf[end + i] = source[i]!;
+    buf.set(source, end);
     return end + source.length;
   }
 
