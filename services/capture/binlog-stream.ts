@@ -68,8 +68,10 @@ export interface BinlogStreamOptions {
   offset: number;
   /** Databases to decode rows of (undefined: all). */
   databases: string[] | undefined;
-  /** Decoded rows (other events count one each) queued before the source socket is paused. */
+  /** Decoded rows (other events count one each) queued before decoding pauses. */
   highWater?: number;
+  /** Bytes of binlog received but not yet decoded (while decoding pauses) before the socket pauses. */
+  readAheadBytes?: number;
   /** Seconds between server heartbeats while the binlog is idle. */
   heartbeatSeconds?: number;
 }
@@ -94,6 +96,7 @@ export class BinlogStream {
   /** Rows in the queue (other items count one each), against highWater. */
   private queuedRows = 0;
   private readonly highWater: number;
+  private readonly readAhead: ReadAhead;
   private paused = false;
   private failure: Error | undefined;
   private closed = false;
@@ -114,6 +117,7 @@ export class BinlogStream {
 
   constructor(private readonly options: BinlogStreamOptions) {
     this.highWater = options.highWater ?? 2_000;
+    this.readAhead = new ReadAhead(options.readAheadBytes ?? 16 * 1024 * 1024);
     this.zongji = new ZongJi({
       host: options.host,
       port: options.port,
@@ -203,7 +207,7 @@ export class BinlogStream {
     this.queuedRows += weight(item);
     if (!this.paused && this.queuedRows >= this.highWater) {
       this.paused = true;
-      this.socket()?.pause();
+      this.pauseDecoding();
     }
     // The first item wakes a waiting take(); the others of the same chunk find it awake.
     const wake = this.wake;
@@ -213,8 +217,13 @@ export class BinlogStream {
     }
   }
 
-  private socket(): { pause(): void; resume(): void } | undefined {
-    return (this.zongji as unknown as { connection?: { pause(): void; resume(): void } }).connection;
+  private socket(): SourceConnection | undefined {
+    return (this.zongji as unknown as { connection?: SourceConnection }).connection;
+  }
+
+  private pauseDecoding(): void {
+    const connection = this.socket();
+    if (connection) this.readAhead.pause(connection);
   }
 
   private onEvent(event: AnyBinlogEvent): void {
@@ -371,6 +380,64 @@ export class BinlogStream {
       });
       this.wake = undefined;
     }
+  }
+}
+
+/** The parts of mysql2's connection the binlog stream pauses and resumes. */
+export interface SourceConnection {
+  pause(): void;
+  resume(): void;
+  stream: { pause(): void };
+  /** While set, mysql2 keeps each packet that arrives (a view of the socket's buffer) instead of handling it. */
+  _paused?: boolean;
+  /** The packets kept, handled in order by resume(). */
+  _paused_packets?: {
+    push(packet: { start: number; end: number } | null): unknown;
+    shift(): { start: number; end: number } | null | undefined;
+  };
+}
+
+/**
+ * Backpressure in two steps. When the queue of decoded rows is full, decoding pauses but reading does
+ * not: mysql2 keeps the packets that arrive (views of the socket's buffers, outside the JavaScript heap)
+ * and resume() decodes them as soon as the queue has room, so capture does not wait on the server's next
+ * send while the queue drains. Once `limitBytes` of packets are kept, the socket pauses too (the server
+ * then waits, and memory stays bounded however long Kafka is away). A connection without those parts of
+ * mysql2 is paused whole, as the client's own pause() does.
+ */
+export class ReadAhead {
+  private queue: SourceConnection['_paused_packets'];
+  /** Bytes of the packets kept now. */
+  bytes = 0;
+
+  constructor(private readonly limitBytes: number) {}
+
+  pause(connection: SourceConnection): void {
+    const queue = connection._paused_packets;
+    if (queue === undefined || typeof connection._paused !== 'boolean') {
+      connection.pause();
+      return;
+    }
+    if (this.queue !== queue) this.watch(connection, queue);
+    connection._paused = true;
+  }
+
+  private watch(connection: SourceConnection, queue: NonNullable<SourceConnection['_paused_packets']>): void {
+    this.queue = queue;
+    this.bytes = 0;
+    const push = queue.push.bind(queue);
+    const shift = queue.shift.bind(queue);
+    queue.push = (packet) => {
+      const result = push(packet);
+      if (packet) this.bytes += packet.end - packet.start;
+      if (this.bytes > this.limitBytes && connection._paused === true) connection.stream.pause();
+      return result;
+    };
+    queue.shift = () => {
+      const packet = shift();
+      if (packet) this.bytes -= packet.end - packet.start;
+      return packet;
+    };
   }
 }
 

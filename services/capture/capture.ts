@@ -322,6 +322,7 @@ export class Capture {
       offset: from.binlogOffset,
       databases: this.selection.databases(),
       highWater: cfg.queueHighWater,
+      readAheadBytes: cfg.readAheadBytes,
       heartbeatSeconds: cfg.heartbeatSeconds,
     });
     const abort = () => binlog.close();

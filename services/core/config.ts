@@ -122,10 +122,19 @@ const captureSchema = z.strictObject({
     })
     .default({ maxEvents: 10_000, maxBytes: 8 * 1024 * 1024, lingerMs: 50 }),
   /**
-   * Decoded binlog rows (other events count one each) buffered before the source socket is paused, so
-   * memory stays bounded when Kafka is slow.
+   * Decoded binlog rows (other events count one each) buffered before decoding pauses, so memory stays
+   * bounded when Kafka is slow.
    */
   queueHighWater: z.number().int().min(2).default(2_000),
+  /**
+   * Binlog bytes received but not yet decoded, kept while decoding pauses, before the source socket is
+   * paused too: capture decodes them as soon as the queue has room instead of waiting for the server.
+   */
+  readAheadBytes: z
+    .number()
+    .int()
+    .min(0)
+    .default(16 * 1024 * 1024),
   /** Heartbeat period asked of the source; no event or heartbeat for silentAfterSeconds is a stall. */
   heartbeatSeconds: z.number().min(0.1).default(5),
   silentAfterSeconds: z.number().min(1).default(30),
