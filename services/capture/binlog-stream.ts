@@ -387,7 +387,7 @@ export class BinlogStream {
 export interface SourceConnection {
   pause(): void;
   resume(): void;
-  stream: { pause(): void };
+  stream: { pause(): void; resume(): void };
   /** While set, mysql2 keeps each packet that arrives (a view of the socket's buffer) instead of handling it. */
   _paused?: boolean;
   /** The packets kept, handled in order by resume(). */
@@ -399,16 +399,19 @@ export interface SourceConnection {
 
 /**
  * Backpressure in two steps. When the queue of decoded rows is full, decoding pauses but reading does
- * not: mysql2 keeps the packets that arrive (views of the socket's buffers, outside the JavaScript heap)
- * and resume() decodes them as soon as the queue has room, so capture does not wait on the server's next
- * send while the queue drains. Once `limitBytes` of packets are kept, the socket pauses too (the server
- * then waits, and memory stays bounded however long Kafka is away). A connection without those parts of
- * mysql2 is paused whole, as the client's own pause() does.
+ * not: mysql2 keeps the packets that arrive (views of the socket's buffers, whose bytes are outside the
+ * JavaScript heap; a small object each) and resume() decodes them as soon as the queue has room, so capture
+ * does not wait on the server's next send while the queue drains. Once `limitBytes` of packets are kept,
+ * the socket pauses too (the server then waits, and memory stays bounded however long Kafka is away), and
+ * reads again once half of them are decoded. A connection without those parts of mysql2 is paused whole, as
+ * the client's own pause() does.
  */
 export class ReadAhead {
   private queue: SourceConnection['_paused_packets'];
   /** Bytes of the packets kept now. */
   bytes = 0;
+  /** Whether the socket is paused by this read-ahead (not by the client's own pause()). */
+  socketPaused = false;
 
   constructor(private readonly limitBytes: number) {}
 
@@ -430,12 +433,20 @@ export class ReadAhead {
     queue.push = (packet) => {
       const result = push(packet);
       if (packet) this.bytes += packet.end - packet.start;
-      if (this.bytes > this.limitBytes && connection._paused === true) connection.stream.pause();
+      if (this.bytes > this.limitBytes && connection._paused === true && !this.socketPaused) {
+        this.socketPaused = true;
+        connection.stream.pause();
+      }
       return result;
     };
     queue.shift = () => {
       const packet = shift();
-      if (packet) this.bytes -= packet.end - packet.start;
+      // Never below zero: packets kept before the queue was watched were not counted.
+      if (packet) this.bytes = Math.max(0, this.bytes - (packet.end - packet.start));
+      if (this.socketPaused && this.bytes <= this.limitBytes / 2) {
+        this.socketPaused = false;
+        connection.stream.resume();
+      }
       return packet;
     };
   }

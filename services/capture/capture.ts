@@ -356,11 +356,12 @@ export class Capture {
       if (sink.bufferedEvents === 0 && checkpoint === undefined) return;
       // One transaction in flight at a time; the next batch is built while it commits. A failed one ends the
       // session before anything later (with a later checkpoint) can be committed.
+      // The queue's depth is set at every batch and while idle (not per item), before a wait on Kafka.
+      this.o.metrics.queueDepth.set(binlog.depth);
       await inflight;
       throwIfFailed(commit);
       const stop = this.o.metrics.commitSeconds.startTimer();
       const counts = this.takeEventCounts();
-      this.o.metrics.queueDepth.set(binlog.depth);
       commit.running = true;
       inflight = sink.commit(checkpoint).then(
         () => {
@@ -489,6 +490,7 @@ export class Capture {
     } finally {
       signal.removeEventListener('abort', abort);
       binlog.close();
+      this.o.metrics.queueDepth.set(0);
       if (inflight) await inflight.catch(() => undefined);
       sink.discard();
     }

@@ -23,7 +23,10 @@ class FakeConnection implements SourceConnection {
     },
   };
   streamPaused = false;
-  stream = { pause: () => void (this.streamPaused = true) };
+  stream = {
+    pause: () => void (this.streamPaused = true),
+    resume: () => void (this.streamPaused = false),
+  };
   handled: Packet[] = [];
   constructor(private readonly onHandle: (p: Packet) => void = () => undefined) {}
   /** What mysql2 does with each packet read from the socket. */
@@ -52,6 +55,25 @@ class FakeConnection implements SourceConnection {
 }
 
 const packet = (size: number, at = 0): Packet => ({ start: at, end: at + size });
+
+describe('mysql2 packet copies (patch)', () => {
+  it('keep the number of packets a joined packet was made of', async () => {
+    // The package exports only its entry points; the packet is loaded from its file.
+    const { default: Packet } = (await import(
+      new URL('../../node_modules/mysql2/lib/packets/packet.js', import.meta.url).href
+    )) as {
+      default: new (
+        id: number,
+        buffer: Buffer,
+        start: number,
+        end: number,
+      ) => { numPackets: number; clone(): { numPackets: number } };
+    };
+    const joined = new Packet(3, Buffer.alloc(16), 0, 16);
+    joined.numPackets = 3;
+    expect(joined.clone().numPackets).toBe(3);
+  });
+});
 
 describe('ReadAhead', () => {
   it('pauses decoding, keeps reading, and pauses the socket only past its byte limit', () => {
@@ -88,12 +110,29 @@ describe('ReadAhead', () => {
     expect(readAhead.bytes).toBe(0);
   });
 
+  it('reads again once half of the kept bytes are decoded, though decoding paused again', () => {
+    const readAhead = new ReadAhead(1000);
+    let decoded = 0;
+    const conn: FakeConnection = new FakeConnection(() => {
+      if (++decoded === 8) readAhead.pause(conn);
+    });
+    readAhead.pause(conn);
+    for (let i = 0; i < 10; i++) conn.arrive(packet(200, i * 200));
+    expect(conn.streamPaused).toBe(true);
+    conn.resume();
+    // Decoding paused again after the 8th packet; 400 bytes are kept, under half the limit: reading goes on.
+    expect(conn.handled).toHaveLength(8);
+    expect(readAhead.bytes).toBe(400);
+    expect(conn._paused).toBe(true);
+    expect(conn.streamPaused).toBe(false);
+  });
+
   it('pauses a connection without mysql2 internals as a whole', () => {
     let paused = 0;
     const plain: SourceConnection = {
       pause: () => void paused++,
       resume: () => undefined,
-      stream: { pause: () => undefined },
+      stream: { pause: () => undefined, resume: () => undefined },
     };
     new ReadAhead(1000).pause(plain);
     expect(paused).toBe(1);

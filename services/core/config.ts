@@ -134,6 +134,7 @@ const captureSchema = z.strictObject({
     .number()
     .int()
     .min(0)
+    .max(256 * 1024 * 1024)
     .default(16 * 1024 * 1024),
   /** Heartbeat period asked of the source; no event or heartbeat for silentAfterSeconds is a stall. */
   heartbeatSeconds: z.number().min(0.1).default(5),

@@ -278,7 +278,9 @@ export class ColdArchive implements TierSink {
         projection = last.projection;
       } else {
         projection = this.projections.get(header?.toString() ?? '');
-        if (projection && Buffer.isBuffer(header)) this.lastHeader = { bytes: header, projection };
+        // kafkajs keeps values up to 256 bytes as copies of their own; a longer one is a view of the fetch.
+        if (projection && Buffer.isBuffer(header))
+          this.lastHeader = { bytes: header.length > 256 ? Buffer.from(header) : header, projection };
       }
       projection ??= await this.projectionFor(topic, partition, message);
       const event = this.decode(projection, topic, partition, message);
