@@ -170,11 +170,8 @@ export class BatchBuilder {
   private index = new Int32Array(FIELDS * 1024);
   private readonly topics: string[] = [];
   private readonly topicIndex = new Map<string, number>();
-  private readonly headers: string[] = [];
-  private readonly headerIndex = new Map<string, number>();
-  /** The last topic and header looked up, which the next record almost always shares. */
+  /** The last topic looked up, which the next record almost always shares. */
   private lastTopic = { value: '', index: -1 };
-  private lastHeader = { value: '', index: -1 };
   /** Each header value's encoded header block: count, then key and value with their lengths. */
   private readonly headerBlocks = new Map<string, Buffer>();
   count = 0;
@@ -239,8 +236,7 @@ export class BatchBuilder {
       index[i++] = keyStart;
       index[i++] = keyLength;
       index[i++] = start;
-      index[i++] = packed;
-      index[i] = this.indexOf(this.lastHeader, this.headers, this.headerIndex, header);
+      index[i] = packed;
       this.count++;
       return packed;
     }
@@ -274,7 +270,6 @@ export class BatchBuilder {
       data: this.data,
       index: this.index.slice(0, this.count * FIELDS),
       topics: [...this.topics],
-      headerValues: [...this.headers],
       before,
       after,
     };
@@ -285,9 +280,6 @@ export class BatchBuilder {
     this.topics.length = 0;
     this.topicIndex.clear();
     this.lastTopic = { value: '', index: -1 };
-    this.headers.length = 0;
-    this.headerIndex.clear();
-    this.lastHeader = { value: '', index: -1 };
     this.count = 0;
     return batch;
   }

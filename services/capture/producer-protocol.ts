@@ -9,11 +9,9 @@ import type { Message } from 'kafkajs';
  */
 export interface PackedBatch {
   data: ArrayBuffer;
-  /** Per record: topic index, key start, key length, packed start, packed length, header index. */
+  /** Per record: topic index, key start, key length, packed start, packed length. */
   index: Int32Array;
   topics: string[];
-  /** Header values (schema versions) referenced by index, already inside each packed record. */
-  headerValues: string[];
   /** Small records sent first (schemas) and last (checkpoint), as plain messages. */
   before: { topic: string; messages: PlainMessage[] }[];
   after: { topic: string; messages: PlainMessage[] }[];
@@ -25,7 +23,7 @@ export interface PlainMessage {
   headers: Record<string, string>;
 }
 
-export const FIELDS = 6;
+export const FIELDS = 5;
 
 export type ToProducer =
   | { id: number; op: 'connect' }

@@ -15,13 +15,18 @@ const CLOCK_TICKS = (() => {
   }
 })();
 
+/** User and system CPU seconds in a /proc stat file (of a process or of one of its threads). */
+function statCpuSeconds(path: string): number {
+  const stat = readFileSync(path, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
 /** User and system CPU a process has used so far, in seconds; undefined when it is not running. */
 export function cpuSecondsOf(pid: number | undefined): number | undefined {
   if (pid === undefined) return undefined;
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    return statCpuSeconds(`/proc/${pid}/stat`);
   } catch {
     return undefined;
   }
@@ -37,14 +42,12 @@ export function threadCpuOf(pid: number | undefined): { main: number; others: nu
     let main = 0;
     let others = 0;
     for (const tid of readdirSync(`/proc/${pid}/task`)) {
-      let stat: string;
+      let seconds: number;
       try {
-        stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        seconds = statCpuSeconds(`/proc/${pid}/task/${tid}/stat`);
       } catch {
         continue; // the thread ended meanwhile
       }
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const seconds = (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
       if (Number(tid) === pid) main += seconds;
       else others += seconds;
     }
